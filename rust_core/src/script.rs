@@ -1,0 +1,288 @@
+//! Script filtering by the Unicode Script property.
+//!
+//! A filter keeps a set of scripts plus Common (digits, punctuation, spaces) and
+//! Inherited (combining marks, kept only when the character they attach to is kept)
+//! and removes every other character. Whitespace is collapsed only where a removal
+//! left it behind, so a document with nothing to remove comes out byte-identical.
+use std::sync::OnceLock;
+
+use unicode_script::{Script, UnicodeScript};
+
+use crate::error::{Error, Result};
+
+const BLOCK: usize = 256;
+const N_BLOCKS: usize = 0x110000 / BLOCK;
+
+/// Two-level lookup from code point to `Script as u8`: the crate's own lookup is a
+/// binary search, too slow for a filter meant to run at memory speed.
+struct ScriptTable {
+    block_of: Vec<u16>,
+    leaves: Vec<[u8; BLOCK]>,
+    names: [Option<Script>; 256],
+}
+
+fn table() -> &'static ScriptTable {
+    static TABLE: OnceLock<ScriptTable> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        let mut block_of = Vec::with_capacity(N_BLOCKS);
+        let mut leaves: Vec<[u8; BLOCK]> = Vec::new();
+        let mut seen = rustc_hash::FxHashMap::default();
+        let mut names = [None; 256];
+        for b in 0..N_BLOCKS {
+            let mut leaf = [Script::Unknown as u8; BLOCK];
+            for (i, slot) in leaf.iter_mut().enumerate() {
+                if let Some(c) = char::from_u32((b * BLOCK + i) as u32) {
+                    let s = c.script();
+                    names[s as u8 as usize] = Some(s);
+                    *slot = s as u8;
+                }
+            }
+            let id = *seen.entry(leaf).or_insert_with(|| {
+                leaves.push(leaf);
+                leaves.len() - 1
+            });
+            block_of.push(id as u16);
+        }
+        ScriptTable { block_of, leaves, names }
+    })
+}
+
+#[inline]
+fn script_id(c: char) -> u8 {
+    let t = table();
+    let cp = c as usize;
+    t.leaves[t.block_of[cp / BLOCK] as usize][cp % BLOCK]
+}
+
+/// The script of `c`, through the fast table.
+pub fn script_of(c: char) -> Script {
+    table().names[script_id(c) as usize].unwrap_or(Script::Unknown)
+}
+
+/// Parses a Unicode script name ("Han", "Latin", "Mongolian", or a 4-letter code).
+pub fn parse_script(name: &str) -> Option<Script> {
+    Script::from_full_name(name).or_else(|| Script::from_short_name(name))
+}
+
+const COMMON: u8 = Script::Common as u8;
+const INHERITED: u8 = Script::Inherited as u8;
+
+/// Whitespace that a removal may collapse. No-break spaces carry meaning (U+202F
+/// joins Mongolian suffixes to their stems), so they are never collapsed.
+#[inline]
+fn collapsible(c: char) -> bool {
+    c.is_whitespace() && !matches!(c, '\u{A0}' | '\u{2007}' | '\u{202F}')
+}
+
+#[derive(Debug, Clone)]
+pub struct ScriptFilter {
+    keep: [bool; 256],
+    keeps_latin_only: bool,
+    min_chars: usize,
+}
+
+/// Characters removed from one document, by `Script as u8`.
+pub type Removed = [u64; 256];
+
+pub enum Filtered {
+    Kept { text: String, removed: Removed },
+    /// Nothing but whitespace was left.
+    Empty { removed: Removed },
+    /// Fewer than `min_chars` characters were left.
+    TooShort { removed: Removed },
+}
+
+impl ScriptFilter {
+    /// `keep` names the scripts to keep besides Common and Inherited.
+    pub fn new(keep: &[String], min_chars: usize, key: &str) -> Result<Self> {
+        let mut mask = [false; 256];
+        mask[COMMON as usize] = true;
+        let mut scripts = Vec::new();
+        for name in keep {
+            let s = parse_script(name)
+                .ok_or_else(|| Error::config(key, format!("unknown Unicode script {name:?}")))?;
+            mask[s as u8 as usize] = true;
+            scripts.push(s);
+        }
+        if scripts.is_empty() {
+            return Err(Error::config(key, "at least one script to keep is required"));
+        }
+        let keeps_latin_only = scripts.iter().all(|s| *s == Script::Latin);
+        Ok(ScriptFilter { keep: mask, keeps_latin_only, min_chars })
+    }
+
+    pub fn filter(&self, text: &str) -> Filtered {
+        let mut removed = [0u64; 256];
+        // ASCII is Latin letters plus Common: nothing to do for a Latin filter.
+        if self.keeps_latin_only && text.is_ascii() {
+            return self.finish(text.to_owned(), removed);
+        }
+        let mut out = String::with_capacity(text.len());
+        let mut pending_ws = String::new();
+        let mut removal_in_gap = false;
+        let mut prev_kept = false;
+        for c in text.chars() {
+            let id = script_id(c);
+            let keep = match id {
+                INHERITED => prev_kept,
+                _ => self.keep[id as usize],
+            };
+            if !keep {
+                removed[id as usize] += 1;
+                removal_in_gap = true;
+                prev_kept = false;
+                continue;
+            }
+            prev_kept = true;
+            if collapsible(c) {
+                pending_ws.push(c);
+                continue;
+            }
+            if removal_in_gap {
+                if !out.is_empty() {
+                    push_collapsed(&mut out, &pending_ws);
+                }
+            } else {
+                out.push_str(&pending_ws);
+            }
+            pending_ws.clear();
+            removal_in_gap = false;
+            out.push(c);
+        }
+        if !removal_in_gap {
+            out.push_str(&pending_ws);
+        }
+        self.finish(out, removed)
+    }
+
+    fn finish(&self, text: String, removed: Removed) -> Filtered {
+        if text.chars().all(char::is_whitespace) {
+            Filtered::Empty { removed }
+        } else if self.min_chars > 0 && text.chars().count() < self.min_chars {
+            Filtered::TooShort { removed }
+        } else {
+            Filtered::Kept { text, removed }
+        }
+    }
+}
+
+/// Whitespace left around a removal becomes its line breaks (at most a paragraph
+/// break) or one space.
+fn push_collapsed(out: &mut String, ws: &str) {
+    match ws.chars().filter(|&c| c == '\n').count() {
+        0 if ws.is_empty() => {}
+        0 => out.push(' '),
+        1 => out.push('\n'),
+        _ => out.push_str("\n\n"),
+    }
+}
+
+/// Adds per-document removal counts into a total.
+pub fn add_removed(total: &mut Removed, doc: &Removed) {
+    for (t, d) in total.iter_mut().zip(doc.iter()) {
+        *t += d;
+    }
+}
+
+/// Removal counts by script name, leaving out scripts with none removed.
+pub fn removed_by_name(removed: &Removed) -> Vec<(String, u64)> {
+    let t = table();
+    removed
+        .iter()
+        .enumerate()
+        .filter(|(_, &n)| n > 0)
+        .map(|(i, &n)| (t.names[i].map(|s| s.full_name()).unwrap_or("Unknown").to_owned(), n))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn f(keep: &[&str]) -> ScriptFilter {
+        ScriptFilter::new(&keep.iter().map(|s| s.to_string()).collect::<Vec<_>>(), 0, "k").unwrap()
+    }
+    fn kept(filter: &ScriptFilter, text: &str) -> String {
+        match filter.filter(text) {
+            Filtered::Kept { text, .. } => text,
+            _ => panic!("dropped: {text:?}"),
+        }
+    }
+
+    #[test]
+    fn table_agrees_with_crate_on_every_code_point() {
+        for cp in 0..0x110000u32 {
+            if let Some(c) = char::from_u32(cp) {
+                assert_eq!(script_of(c), c.script(), "U+{cp:04X}");
+            }
+        }
+    }
+
+    #[test]
+    fn english_drops_every_non_latin_letter() {
+        let en = f(&["Latin"]);
+        assert_eq!(kept(&en, "Beijing (北京) is big."), "Beijing () is big.");
+        assert_eq!(kept(&en, "Seoul 서울 and Lhasa ལྷ་ས་ are far"), "Seoul and Lhasa are far");
+        assert_eq!(kept(&en, "café naïve 2024, ok!"), "café naïve 2024, ok!");
+        match en.filter("北京 ལྷ་ས") {
+            Filtered::Empty { removed } => {
+                let names = removed_by_name(&removed);
+                assert!(names.contains(&("Han".into(), 2)), "{names:?}");
+                assert!(names.contains(&("Tibetan".into(), 4)), "{names:?}");
+            }
+            _ => panic!("should be empty"),
+        }
+    }
+
+    #[test]
+    fn native_filters_drop_latin_and_keep_their_script() {
+        assert_eq!(kept(&f(&["Han"]), "北京是China的首都。"), "北京是的首都。");
+        assert_eq!(kept(&f(&["Hangul"]), "서울은 Korea 의 수도 입니다 2024."), "서울은 의 수도 입니다 2024.");
+        let bo = "བོད་ཀྱི་ Tibet རྒྱལ་ས་ནི་ལྷ་ས་ཡིན། ";
+        assert_eq!(kept(&f(&["Tibetan"]), bo), "བོད་ཀྱི་ རྒྱལ་ས་ནི་ལྷ་ས་ཡིན། ");
+    }
+
+    #[test]
+    fn mongolian_variation_selectors_and_narrow_nbsp_survive() {
+        // ᠮᠣᠩᠭᠣᠯ + NNBSP + ᠤᠨ, with FVS1..FVS4 and the vowel separator inside words.
+        let mn = "ᠮᠣᠩᠭᠣᠯ\u{202F}ᠤᠨ ᠭ\u{180B}ᠠ ᠬ\u{180C}ᠠ ᠳ\u{180D}ᠠ ᠨ\u{180F}ᠠ ᠬᠠ\u{180E}ᠠ";
+        let filter = f(&["Mongolian"]);
+        assert_eq!(kept(&filter, mn), mn);
+        let mixed = format!("{mn} Mongolia {mn}");
+        assert_eq!(kept(&filter, &mixed), format!("{mn} {mn}"));
+        for c in ['\u{180B}', '\u{180C}', '\u{180D}', '\u{180E}', '\u{180F}', '\u{202F}'] {
+            assert!(kept(&filter, &mixed).contains(c));
+        }
+    }
+
+    #[test]
+    fn whitespace_is_collapsed_only_where_something_was_removed() {
+        let en = f(&["Latin"]);
+        assert_eq!(kept(&en, "a  b\t\tc"), "a  b\t\tc");
+        assert_eq!(kept(&en, "a 中 文 b"), "a b");
+        assert_eq!(kept(&en, "line one\n\n中文\n\n\nline two"), "line one\n\nline two");
+        assert_eq!(kept(&en, "中文 start and end 中文"), "start and end");
+        assert_eq!(kept(&en, "ab中cd"), "abcd");
+    }
+
+    #[test]
+    fn inherited_marks_follow_their_base() {
+        let en = f(&["Latin"]);
+        // U+0301 after a Latin letter stays; after Cyrillic it goes with its base.
+        assert_eq!(kept(&en, "e\u{301} д\u{301} x"), "e\u{301} x");
+    }
+
+    #[test]
+    fn min_chars_and_empty_are_reported() {
+        let zh = ScriptFilter::new(&["Han".to_string()], 5, "k").unwrap();
+        assert!(matches!(zh.filter("English only"), Filtered::Empty { .. }));
+        assert!(matches!(zh.filter("北京 Beijing"), Filtered::TooShort { .. }));
+        assert!(matches!(zh.filter("北京是中国的首都"), Filtered::Kept { .. }));
+    }
+
+    #[test]
+    fn unknown_script_names_the_key() {
+        let err = ScriptFilter::new(&["Klingon".into()], 0, "prep.languages.zh.keep_scripts").unwrap_err();
+        assert!(err.to_string().contains("prep.languages.zh.keep_scripts"), "{err}");
+    }
+}
