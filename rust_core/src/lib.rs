@@ -1,3 +1,5 @@
 pub mod error;
+pub mod pretokenize;
 pub mod readers;
 pub mod script;
+pub mod tokenize;

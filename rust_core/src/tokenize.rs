@@ -1,0 +1,249 @@
+//! Tokenization with the HF `tokenizers` crate as the reference, plus an exact fast
+//! path for Qwen2-style byte-level BPE tokenizers: a hand-written pre-tokenizer and a
+//! per-thread cache from pre-token to ids, the BPE model itself run only on misses.
+//! Documents the fast path does not cover (added-token text, non-NFC text, rare
+//! apostrophe cases) go through the reference, so ids are always the reference's.
+use std::cell::RefCell;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use aho_corasick::AhoCorasick;
+use rustc_hash::FxHashMap;
+use std::str::FromStr;
+
+use tokenizers::{Model, Tokenizer};
+use unicode_normalization::{is_nfc_quick, IsNormalized};
+
+use crate::error::{Error, Result};
+use crate::pretokenize::{split_qwen2, QWEN2_PATTERN};
+
+/// Which implementation encodes documents.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TokenizerImpl {
+    /// The fast path where the tokenizer allows it, else the reference.
+    Auto,
+    /// `tokenizers::Tokenizer::encode` for every document.
+    Reference,
+}
+
+/// Entries per thread before the cache is cleared (about 50 MB).
+const CACHE_LIMIT: usize = 1 << 20;
+
+pub struct TextTokenizer {
+    hf: Tokenizer,
+    fast: Option<FastPath>,
+    pub eod: u32,
+    pub vocab_size: usize,
+    pub path: PathBuf,
+    id: u64,
+}
+
+struct FastPath {
+    byte_chars: [char; 256],
+    added: AhoCorasick,
+}
+
+thread_local! {
+    static CACHE: RefCell<(u64, FxHashMap<Box<[u8]>, Box<[u32]>>)> = RefCell::new((0, FxHashMap::default()));
+    static SCRATCH: RefCell<(Vec<(usize, char, u8)>, Vec<(usize, usize)>, String)> = RefCell::new(Default::default());
+}
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// GPT-2's reversible byte → printable character map used by ByteLevel.
+fn byte_chars() -> [char; 256] {
+    let mut map = ['\0'; 256];
+    let mut extra = 0u32;
+    for b in 0..256u32 {
+        let printable = (33..=126).contains(&b) || (161..=172).contains(&b) || (174..=255).contains(&b);
+        map[b as usize] = if printable {
+            char::from_u32(b).unwrap()
+        } else {
+            extra += 1;
+            char::from_u32(255 + extra).unwrap()
+        };
+    }
+    map
+}
+
+/// True when tokenizer.json is NFC (or no normalizer) → Split(Qwen2 pattern,
+/// Isolated) → ByteLevel without its own regex → plain byte-level BPE, adding no
+/// special tokens: the pipeline the fast path reproduces.
+fn fast_path_applies(json: &serde_json::Value) -> bool {
+    use serde_json::json;
+    let normalizer_ok = matches!(json.get("normalizer"), None | Some(serde_json::Value::Null))
+        || json["normalizer"] == json!({"type": "NFC"});
+    let pre = &json["pre_tokenizer"];
+    let pre_ok = pre["type"] == "Sequence"
+        && pre["pretokenizers"].as_array().is_some_and(|p| {
+            p.len() == 2
+                && p[0]["type"] == "Split"
+                && p[0]["pattern"]["Regex"] == QWEN2_PATTERN
+                && p[0]["behavior"] == "Isolated"
+                && p[0]["invert"] == false
+                && p[1]["type"] == "ByteLevel"
+                && p[1]["add_prefix_space"] == false
+                && p[1]["use_regex"] == false
+        });
+    let m = &json["model"];
+    let empty = |v: &serde_json::Value| v.is_null() || v == "";
+    let model_ok = m["type"] == "BPE"
+        && m["dropout"].is_null()
+        && m["byte_fallback"] != true
+        && empty(&m["continuing_subword_prefix"])
+        && empty(&m["end_of_word_suffix"]);
+    let post_ok = json["post_processor"].is_null() || json["post_processor"]["type"] == "ByteLevel";
+    normalizer_ok && pre_ok && model_ok && post_ok
+}
+
+impl TextTokenizer {
+    /// Loads a tokenizer.json. `eod` names the end-of-document token.
+    pub fn load(path: &Path, eod: &str, implementation: TokenizerImpl) -> Result<Self> {
+        let err = |message: String| Error::Tokenizer { path: path.to_path_buf(), message };
+        let text = std::fs::read_to_string(path).map_err(|e| err(format!("cannot read: {e}")))?;
+        let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| err(format!("not JSON: {e}")))?;
+        let hf = Tokenizer::from_str(&text).map_err(|e| err(format!("cannot load: {e}")))?;
+        let eod_id = hf.token_to_id(eod).ok_or_else(|| err(format!("has no end-of-document token {eod:?}")))?;
+        let fast = (implementation == TokenizerImpl::Auto && fast_path_applies(&json)).then(|| {
+            let added: Vec<String> = hf.get_added_tokens_decoder().into_values().map(|t| t.content).collect();
+            FastPath { byte_chars: byte_chars(), added: AhoCorasick::new(added).expect("added tokens") }
+        });
+        Ok(TextTokenizer {
+            vocab_size: hf.get_vocab_size(true),
+            hf,
+            fast,
+            eod: eod_id,
+            path: path.to_path_buf(),
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+        })
+    }
+
+    pub fn uses_fast_path(&self) -> bool {
+        self.fast.is_some()
+    }
+
+    /// Reference encoding: exactly `Tokenizer::encode(text, false)`.
+    pub fn encode_reference(&self, text: &str) -> Result<Vec<u32>> {
+        self.hf
+            .encode(text, false)
+            .map(|e| e.get_ids().to_vec())
+            .map_err(|e| Error::Tokenizer { path: self.path.clone(), message: e.to_string() })
+    }
+
+    /// Appends the ids of `text` to `out`.
+    pub fn encode_into(&self, text: &str, out: &mut Vec<u32>) -> Result<()> {
+        if let Some(fast) = &self.fast {
+            if self.encode_fast(fast, text, out)? {
+                return Ok(());
+            }
+        }
+        out.extend(self.encode_reference(text)?);
+        Ok(())
+    }
+
+    /// `Ok(false)` leaves `out` untouched and asks for the reference.
+    fn encode_fast(&self, fast: &FastPath, text: &str, out: &mut Vec<u32>) -> Result<bool> {
+        if !text.is_ascii() && is_nfc_quick(text.chars()) != IsNormalized::Yes {
+            return Ok(false);
+        }
+        if fast.added.is_match(text) {
+            return Ok(false);
+        }
+        SCRATCH.with_borrow_mut(|(chars, pieces, mapped)| {
+            pieces.clear();
+            if !split_qwen2(text, chars, pieces) {
+                return Ok(false);
+            }
+            let start = out.len();
+            CACHE.with_borrow_mut(|(owner, cache)| {
+                if *owner != self.id || cache.len() > CACHE_LIMIT {
+                    cache.clear();
+                    *owner = self.id;
+                }
+                for &(a, b) in pieces.iter() {
+                    let piece = &text.as_bytes()[a..b];
+                    if let Some(ids) = cache.get(piece) {
+                        out.extend_from_slice(ids);
+                        continue;
+                    }
+                    mapped.clear();
+                    mapped.extend(piece.iter().map(|&byte| fast.byte_chars[byte as usize]));
+                    let tokens = self.hf.get_model().tokenize(mapped).map_err(|e| {
+                        out.truncate(start);
+                        Error::Tokenizer { path: self.path.clone(), message: e.to_string() }
+                    })?;
+                    let ids: Box<[u32]> = tokens.iter().map(|t| t.id).collect();
+                    out.extend_from_slice(&ids);
+                    cache.insert(piece.into(), ids);
+                }
+                Ok(true)
+            })
+        })
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A Qwen2-shaped tokenizer.json with a tiny byte-level vocabulary: every byte,
+    /// a few merges, and the Qwen special tokens.
+    pub fn tiny_qwen_like(dir: &Path) -> PathBuf {
+        let bc = byte_chars();
+        let mut vocab = serde_json::Map::new();
+        for (i, c) in bc.iter().enumerate() {
+            vocab.insert(c.to_string(), i.into());
+        }
+        let merges = [("h", "e"), ("l", "l"), ("he", "ll"), ("Ġ", "w"), ("o", "r")];
+        for (a, b) in merges {
+            let n = vocab.len();
+            vocab.insert(format!("{a}{b}"), n.into());
+        }
+        let n = vocab.len();
+        let json = serde_json::json!({
+            "version": "1.0", "truncation": null, "padding": null,
+            "added_tokens": [{"id": n, "content": "<|endoftext|>", "single_word": false, "lstrip": false,
+                              "rstrip": false, "normalized": false, "special": true}],
+            "normalizer": {"type": "NFC"},
+            "pre_tokenizer": {"type": "Sequence", "pretokenizers": [
+                {"type": "Split", "pattern": {"Regex": QWEN2_PATTERN}, "behavior": "Isolated", "invert": false},
+                {"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": false, "use_regex": false}]},
+            "post_processor": {"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": false, "use_regex": false},
+            "decoder": {"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": false, "use_regex": false},
+            "model": {"type": "BPE", "dropout": null, "unk_token": null, "continuing_subword_prefix": "",
+                      "end_of_word_suffix": "", "fuse_unk": false, "byte_fallback": false, "ignore_merges": false,
+                      "vocab": vocab, "merges": merges.iter().map(|(a, b)| vec![*a, *b]).collect::<Vec<_>>()}
+        });
+        let path = dir.join("tokenizer.json");
+        std::fs::write(&path, serde_json::to_string(&json).unwrap()).unwrap();
+        path
+    }
+
+    #[test]
+    fn fast_path_equals_reference() {
+        let dir = tempfile::tempdir().unwrap();
+        let tok = TextTokenizer::load(&tiny_qwen_like(dir.path()), "<|endoftext|>", TokenizerImpl::Auto).unwrap();
+        assert!(tok.uses_fast_path());
+        let texts = [
+            "hello world, hello World's end\n\n  x",
+            "北京是中国的首都。 서울 ལྷ་ས་ ᠮᠣᠩᠭᠣᠯ\u{202F}ᠤᠨ 1949年",
+            "e\u{301} is not NFC; <|endoftext|> is special; it'ſ odd",
+            "\t\r\n  trailing   ",
+        ];
+        for text in texts {
+            let mut fast = Vec::new();
+            tok.encode_into(text, &mut fast).unwrap();
+            assert_eq!(fast, tok.encode_reference(text).unwrap(), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn missing_file_and_missing_eod_are_tokenizer_errors() {
+        let err = TextTokenizer::load(Path::new("/nonexistent/tokenizer.json"), "<|endoftext|>", TokenizerImpl::Auto);
+        assert!(matches!(err, Err(Error::Tokenizer { .. })));
+        let dir = tempfile::tempdir().unwrap();
+        let err = TextTokenizer::load(&tiny_qwen_like(dir.path()), "</s>", TokenizerImpl::Auto).err().unwrap();
+        assert!(err.to_string().contains("</s>"), "{err}");
+    }
+}
