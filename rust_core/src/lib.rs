@@ -1,4 +1,8 @@
+pub mod bridge;
+pub mod chunk;
 pub mod error;
+pub mod megatron;
+pub mod pool;
 pub mod pretokenize;
 pub mod readers;
 pub mod script;
