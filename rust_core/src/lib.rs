@@ -3,7 +3,12 @@ pub mod chunk;
 pub mod error;
 pub mod megatron;
 pub mod pool;
+pub mod prep;
 pub mod pretokenize;
 pub mod readers;
 pub mod script;
+pub mod tables;
 pub mod tokenize;
+
+#[cfg(feature = "python")]
+mod python;

@@ -1,0 +1,59 @@
+"""The `xcult` command line: one command per stage, no work of its own."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from xcult.errors import XcultError
+
+
+def _fail(e: XcultError) -> None:
+    click.secho(f"error: {e}", fg="red", err=True)
+    sys.exit(2)
+
+
+@click.group()
+@click.version_option(package_name="xcult")
+def main() -> None:
+    """Cross-lingual transfer of cultural knowledge: corpora, training, evaluation, frequency."""
+
+
+@main.command()
+@click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Rebuild outputs that are already complete.")
+@click.option("--executor", type=click.Choice(["local", "slurm", "ray"]), default=None, help="Overrides prep.executor.")
+@click.option("--no-progress", is_flag=True, help="No progress display.")
+def prep(config: Path, force: bool, executor: str | None, no_progress: bool) -> None:
+    """Build the script-filtered, bridged, Megatron-ready corpora CONFIG names."""
+    from xcult.config import load_config
+    from xcult.corpus.prep import run_prep
+    from xcult.corpus.summary import print_summary
+
+    try:
+        cfg = load_config(config)
+        stats = run_prep(cfg, force=force, executor=executor, progress=not no_progress)
+    except XcultError as e:
+        _fail(e)
+    if stats is None:
+        click.echo("submitted; run `xcult prep` again once the jobs finish to write the manifest")
+        return
+    print_summary(cfg, stats)
+
+
+@main.command("sample-data")
+@click.argument("out", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--seed", default=0, show_default=True)
+@click.option("--scale", default=1, show_default=True, help="Multiplies every file's size.")
+def sample_data(out: Path, seed: int, scale: int) -> None:
+    """Write the small multilingual sample that configs/small.toml reads."""
+    from xcult.corpus.sample import write_sample
+
+    for role, path in write_sample(out, seed=seed, scale=scale).items():
+        click.echo(f"{role:12} {path}")
+
+
+if __name__ == "__main__":
+    main()

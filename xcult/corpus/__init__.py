@@ -1,0 +1,1 @@
+"""Corpus building: thin wrappers over the Rust engine (`xcult._core`)."""

@@ -1,0 +1,81 @@
+"""Translates a run config into the jobs the Rust engine runs, one per output unit.
+
+A unit is `en` (the English pretraining corpus) or a language code (its with- and
+without-bridges corpora, which share one selection of pairs and monolingual text).
+The job dictionaries mirror the serde structs in `rust_core/src/prep.rs` field for
+field; `tests/corpus/test_jobs.py` round-trips them through Rust.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from xcult.config import RunConfig
+
+ENGLISH = "en"
+
+
+def units(cfg: RunConfig) -> list[str]:
+    return ([ENGLISH] if cfg.prep.english is not None else []) + list(cfg.prep.languages)
+
+
+def engine(cfg: RunConfig, tokenizer_path: Path, progress: bool) -> dict[str, Any]:
+    p = cfg.prep
+    return {
+        "tokenizer": {"path": str(tokenizer_path), "eod": cfg.tokenizer.eod, "implementation": cfg.tokenizer.implementation},
+        "seed": cfg.experiment.seed,
+        "chunk_chars": p.chunk_chars,
+        "on_error": p.on_error,
+        "batch_bytes": p.batch_mb << 20,
+        "threads": p.threads,
+        "progress": progress,
+    }
+
+
+def _doc_format(fmt: str, text_field: str) -> dict[str, Any]:
+    return {"format": "text"} if fmt == "text" else {"format": fmt, "text_field": text_field}
+
+
+def input_paths(cfg: RunConfig, unit: str) -> list[str]:
+    if unit == ENGLISH:
+        return list(cfg.prep.english.paths)
+    lc = cfg.language(unit)
+    return [*lc.mono_paths, *lc.pair_paths, *lc.pair_xx_paths]
+
+
+def job(cfg: RunConfig, unit: str, tokenizer_path: Path, out_dir: Path, progress: bool) -> tuple[str, dict[str, Any]]:
+    """("monolingual" | "bilingual", job dict) for one unit."""
+    eng = engine(cfg, tokenizer_path, progress)
+    if unit == ENGLISH:
+        e = cfg.prep.english
+        return "monolingual", {
+            "name": ENGLISH,
+            "language": ENGLISH,
+            "source": {"paths": e.paths, "format": _doc_format(e.format, e.text_field)},
+            "filter": {"keep_scripts": e.keep_scripts, "min_chars": e.min_chars},
+            "budget_tokens": e.budget_tokens,
+            "engine": eng,
+            "out_dir": str(out_dir),
+        }
+    lc = cfg.language(unit)
+    if lc.pair_format == "tsv":
+        pair_format: dict[str, Any] = {"format": "tsv", "en_first": lc.en_first}
+    elif lc.pair_format == "jsonl":
+        pair_format = {"format": "jsonl", "en_field": lc.en_field, "xx_field": lc.xx_field}
+    else:
+        pair_format = {"format": "aligned", "xx_paths": lc.pair_xx_paths}
+    en_scripts = cfg.prep.english.keep_scripts if cfg.prep.english else ["Latin"]
+    return "bilingual", {
+        "language": unit,
+        "mono": {"paths": lc.mono_paths, "format": _doc_format(lc.mono_format, lc.mono_text_field)},
+        "pairs": {"paths": lc.pair_paths, "format": pair_format},
+        "en_filter": {"keep_scripts": en_scripts, "min_chars": lc.en_min_chars},
+        "xx_filter": {"keep_scripts": cfg.keep_scripts(unit), "min_chars": lc.min_chars},
+        "template": cfg.template(unit),
+        "mono_per_parallel": lc.mono_per_parallel,
+        "budget_tokens": lc.budget_tokens,
+        "shortage": lc.shortage,
+        "engine": eng,
+        "out_dir": str(out_dir),
+    }

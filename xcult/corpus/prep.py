@@ -1,0 +1,112 @@
+"""`xcult prep`: builds every output unit a config names, then the manifest.
+
+Each unit is built by one Rust call into a temporary directory beside its final
+place, which gets its resolved job and stats and is then renamed into place: a unit
+directory that exists is complete. Finished units are skipped (`force` rebuilds);
+a killed run leaves only a temporary directory, cleared when the unit is rebuilt.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from xcult import __version__
+from xcult import _core
+from xcult.config import RunConfig
+from xcult.corpus import jobs
+from xcult.errors import UnwritablePathError
+from xcult.tokenizer import resolve_tokenizer
+
+STATS = "stats.json"
+JOB = "job.json"
+
+
+def prep_dir(cfg: RunConfig) -> Path:
+    return cfg.out_dir / "prep"
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(data, f, indent=2, ensure_ascii=False)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _ensure_writable(d: Path) -> None:
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+        probe = d / f".probe{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as e:
+        raise UnwritablePathError(f"{d}: output directory is not writable: {e.strerror}", str(d)) from None
+
+
+def tokenizer_for(cfg: RunConfig) -> Path:
+    return resolve_tokenizer(cfg.tokenizer.name, prep_dir(cfg) / "tokenizer")
+
+
+def build_unit(cfg: RunConfig, unit: str, force: bool = False, progress: bool = True) -> dict[str, Any]:
+    """Builds one unit unless it is already complete; returns its stats."""
+    root = prep_dir(cfg)
+    final = root / unit
+    if (final / STATS).exists() and not force:
+        return json.loads((final / STATS).read_text(encoding="utf-8")) | {"skipped": True}
+    _ensure_writable(root)
+    tok = tokenizer_for(cfg)
+    tmp = root / f".{unit}.tmp"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    kind, job = jobs.job(cfg, unit, tok, tmp, progress)
+    run = _core.prep_monolingual if kind == "monolingual" else _core.prep_bilingual
+    stats = json.loads(run(json.dumps(job)))
+    stats["tool_version"] = __version__
+    job_record = job | {"out_dir": str(final), "kind": kind}
+    write_json_atomic(tmp / JOB, job_record)
+    write_json_atomic(tmp / STATS, stats)
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(tmp, final)
+    return stats
+
+
+def write_manifest(cfg: RunConfig, unit_stats: dict[str, dict[str, Any]]) -> Path:
+    """manifest.json: config, tool version, input and tokenizer hashes, every unit's stats."""
+    root = prep_dir(cfg)
+    tok = tokenizer_for(cfg)
+    inputs = sorted({p for u in unit_stats for p in jobs.input_paths(cfg, u)})
+    hashes = _core.hash_files([*inputs, str(tok)])
+    manifest = {
+        "tool": "xcult",
+        "tool_version": __version__,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "config_path": cfg.path,
+        "config": cfg.to_dict(),
+        "tokenizer": {"path": str(tok), "sha256": hashes[-1]},
+        "inputs": dict(zip(inputs, hashes[:-1], strict=True)),
+        "units": {u: {k: v for k, v in s.items() if k != "skipped"} for u, s in unit_stats.items()},
+    }
+    path = root / "manifest.json"
+    write_json_atomic(path, manifest)
+    return path
+
+
+def run_prep(cfg: RunConfig, force: bool = False, executor: str | None = None, progress: bool = True) -> dict[str, dict[str, Any]]:
+    """Builds all units (through datatrove's executor) and writes the manifest."""
+    from xcult.corpus.steps import run_with_datatrove
+
+    executor = executor or cfg.prep.executor
+    run_with_datatrove(cfg, executor=executor, force=force, progress=progress)
+    stats = {}
+    for unit in jobs.units(cfg):
+        path = prep_dir(cfg) / unit / STATS
+        stats[unit] = json.loads(path.read_text(encoding="utf-8"))
+    write_manifest(cfg, stats)
+    return stats

@@ -1,0 +1,67 @@
+"""The prep stage as datatrove pipeline steps, so datatrove's executors (local,
+Slurm, Ray) distribute it: rank r builds units r, r + world_size, ... Datatrove
+leaves a completion marker per rank, and each unit also skips itself when complete.
+"""
+
+from __future__ import annotations
+
+from datatrove.pipeline.base import PipelineStep
+
+from xcult.config import RunConfig, load_config
+from xcult.corpus import jobs
+
+
+class PrepUnits(PipelineStep):
+    name = "xcult prep"
+    type = "Tokenizer"
+
+    def __init__(self, config_path: str, force: bool = False, progress: bool = True):
+        super().__init__()
+        self.config_path = config_path
+        self.force = force
+        self.progress = progress
+
+    def run(self, data=None, rank: int = 0, world_size: int = 1):
+        from xcult.corpus.prep import build_unit
+
+        cfg = load_config(self.config_path)
+        for unit in jobs.units(cfg)[rank::world_size]:
+            with self.track_time():
+                stats = build_unit(cfg, unit, force=self.force, progress=self.progress)
+            if stats.get("skipped"):
+                self.stat_update("units_skipped")
+                continue
+            self.stat_update("units_built")
+            for out in stats["outputs"]:
+                self.stat_update("documents", value=out["documents"])
+                self.stat_update("tokens", value=out["tokens"])
+        yield from data or ()
+
+
+def run_with_datatrove(cfg: RunConfig, executor: str, force: bool, progress: bool) -> None:
+    units = jobs.units(cfg)
+    logs = str(cfg.out_dir / "prep" / "datatrove")
+    step = PrepUnits(cfg.path, force=force, progress=progress)
+    # Units mark their own completion (stats.json), so datatrove's markers are not consulted:
+    # a stale marker must never hide a unit whose outputs were removed.
+    common = {"pipeline": [step], "tasks": len(units), "logging_dir": logs, "skip_completed": False}
+    if executor == "local":
+        from datatrove.executor import LocalPipelineExecutor
+
+        LocalPipelineExecutor(workers=1, **common).run()
+    elif executor == "slurm":
+        from datatrove.executor import SlurmPipelineExecutor
+
+        p = cfg.prep
+        SlurmPipelineExecutor(
+            job_name=f"xcult-prep-{cfg.experiment.name}",
+            partition=p.slurm_partition,
+            time=p.slurm_time,
+            cpus_per_task=p.slurm_cpus_per_task,
+            mem_per_cpu_gb=p.slurm_mem_per_cpu_gb,
+            **common,
+        ).run()
+    else:
+        from datatrove.executor import RayPipelineExecutor
+
+        RayPipelineExecutor(**common).run()

@@ -1,0 +1,51 @@
+"""The exception hierarchy. Errors raised in Rust arrive as these classes."""
+
+from __future__ import annotations
+
+
+class XcultError(Exception):
+    """Base of every xcult error."""
+
+
+class InputError(XcultError, ValueError):
+    """Bad input data; `path` and `line` (1-based; a row for Parquet) name the place."""
+
+    def __init__(self, message: str, path: str | None = None, line: int | None = None):
+        super().__init__(message)
+        self.path = path
+        self.line = line
+
+
+class ConfigError(XcultError, ValueError):
+    """A configuration value that cannot be used; `key` is the dotted key."""
+
+    def __init__(self, message: str, key: str | None = None):
+        super().__init__(message)
+        self.key = key
+
+
+class TokenizerError(XcultError, ValueError):
+    """A tokenizer that is missing or cannot be loaded or used."""
+
+    def __init__(self, message: str, path: str | None = None):
+        super().__init__(message)
+        self.path = path
+
+
+class PathError(XcultError, OSError):
+    """An operating-system error on a named path."""
+
+    def __init__(self, message: str, path: str | None = None):
+        super().__init__(message)
+        self.path = path
+
+    def __str__(self) -> str:
+        return self.args[0]
+
+
+class MissingPathError(PathError, FileNotFoundError):
+    """A file or directory that does not exist."""
+
+
+class UnwritablePathError(PathError, PermissionError):
+    """A path that cannot be written."""
