@@ -1,0 +1,28 @@
+# Two commands on a fresh clone:  `make demo` (set up + the bundled experiment)
+# and `make test`. Setup makes .venv with Python 3.12 where there is one (megatron-core
+# >= 0.17 needs it), else python3, and builds the Rust extension into it.
+VENV   := .venv
+PYTHON := $(shell for p in python3.12 $$HOME/.pyenv/versions/3.12*/bin/python3.12 python3; do \
+            command -v $$p >/dev/null 2>&1 && { echo $$p; break; }; done)
+EXTRAS ?= train,test,bench
+
+.PHONY: setup demo test test-rust test-python
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml Cargo.toml rust_core/Cargo.toml $(wildcard rust_core/src/*.rs)
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e ".[$(EXTRAS)]"
+	touch $@
+
+demo: setup
+	$(VENV)/bin/xcult sample-data runs/small/inputs
+	$(VENV)/bin/xcult prep configs/small.toml
+
+test: test-rust test-python
+
+test-rust:
+	cargo test --release -p xcult-core
+
+test-python: setup
+	$(VENV)/bin/python -m pytest
