@@ -1,0 +1,240 @@
+"""Throughput of `xcult prep`'s engine against the anchors of the corpus-engine issue,
+on one generated corpus, in one run:
+
+  xcult      the Rust engine: read, script-filter, tokenize, shuffle, .bin/.idx, chunks
+  megatron   a faithful re-implementation of Megatron-LM's tools/preprocess_data.py:
+             HF tokenizers from Python, multiprocessing pool of 2 workers, .bin/.idx out
+  datatrove  JsonlReader + MegatronDocumentTokenizer, 2 tasks
+  encode     raw `tokenizers` encode_batch (2 threads): the reference tokenizer's limit
+  regex      a plain-Python script filter (`regex`, \\p{Script=...})
+  filter     xcult's script filter alone, one thread
+
+plus peak RSS of the engine on a 50 MB and a 500 MB input (child processes).
+
+    python benchmarks/bench_prep.py [--en-mb 200] [--zh-mb 50] [--work bench_out]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import random
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import regex
+from tokenizers import Tokenizer
+
+from xcult import _core
+from xcult.corpus.sample import EN_WORDS, ZH_CHARS
+from xcult.tokenizer import qwen25_tokenizer
+
+EOD = "<|endoftext|>"
+
+
+def generate(path_stem: Path, mb: int, lang: str, seed: int) -> list[Path]:
+    """Two JSONL shards totalling `mb` MB of documents with stray other-script text."""
+    rng = random.Random(seed)
+    vocab = EN_WORDS + [w + s for w in EN_WORDS for s in ("s", "ed", "ing", "er")]
+    paths = [path_stem.with_name(f"{path_stem.name}-{i}.jsonl") for i in range(2)]
+    target = mb * 1_000_000 // 2
+    for p in paths:
+        if p.exists() and p.stat().st_size >= target:
+            continue
+        size = 0
+        with open(p, "w", encoding="utf-8") as f:
+            while size < target:
+                if lang == "en":
+                    sents = [" ".join(rng.choices(vocab, k=rng.randint(6, 20))).capitalize() + "." for _ in range(rng.randint(5, 60))]
+                    if rng.random() < 0.2:
+                        sents.append("北京 (Beijing) ལྷ་ས")
+                    text = " ".join(sents)
+                else:
+                    sents = ["".join(rng.choices(ZH_CHARS, k=rng.randint(6, 30))) + rng.choice("。，；！") for _ in range(rng.randint(5, 60))]
+                    if rng.random() < 0.2:
+                        sents.append("Beijing 北京")
+                    text = "".join(sents)
+                line = json.dumps({"text": text}, ensure_ascii=False) + "\n"
+                f.write(line)
+                size += len(line.encode())
+    return paths
+
+
+def mb_of(paths: list[Path]) -> float:
+    return sum(p.stat().st_size for p in paths) / 1e6
+
+
+def engine_job(paths: list[Path], lang: str, tok: Path, out: Path) -> dict:
+    return {
+        "name": lang,
+        "language": lang,
+        "source": {"paths": [str(p) for p in paths], "format": {"format": "jsonl", "text_field": "text"}},
+        "filter": {"keep_scripts": ["Latin"] if lang == "en" else ["Han"], "min_chars": 1},
+        "budget_tokens": None,
+        "engine": {
+            "tokenizer": {"path": str(tok), "eod": EOD, "implementation": "auto"},
+            "seed": 1, "chunk_chars": 5000, "on_error": "error", "batch_bytes": 16 << 20, "threads": 2, "progress": False,
+        },
+        "out_dir": str(out),
+    }
+
+
+def run_xcult(paths, lang, tok, out):
+    stats = json.loads(_core.prep_monolingual(json.dumps(engine_job(paths, lang, tok, out))))
+    return stats["outputs"][0]["tokens"]
+
+
+# --- Megatron-LM tools/preprocess_data.py, re-implemented faithfully -------------
+class _Encoder:
+    def initializer(self, tok_path):
+        _Encoder.tokenizer = Tokenizer.from_file(tok_path)
+        _Encoder.eod = _Encoder.tokenizer.token_to_id(EOD)
+
+    def encode(self, json_line):
+        text = json.loads(json_line)["text"]
+        ids = _Encoder.tokenizer.encode(text, add_special_tokens=False).ids
+        ids.append(_Encoder.eod)
+        return ids, len(json_line)
+
+
+def run_megatron(paths, tok, out, workers=2):
+    from megatron.core.datasets.indexed_dataset import DType, IndexedDatasetBuilder
+
+    encoder = _Encoder()
+    vocab = Tokenizer.from_file(str(tok)).get_vocab_size(with_added_tokens=True)
+    builder = IndexedDatasetBuilder(f"{out}.bin", dtype=DType.optimal_dtype(vocab))
+    tokens = 0
+    with mp.Pool(workers, initializer=encoder.initializer, initargs=(str(tok),)) as pool:
+        for p in paths:
+            with open(p, encoding="utf-8") as fin:
+                for ids, _ in pool.imap(encoder.encode, fin, 32):
+                    builder.add_document(np.array(ids, dtype=np.int64), [len(ids)])
+                    tokens += len(ids)
+    builder.finalize(f"{out}.idx")
+    return tokens
+
+
+def run_datatrove(paths, tok, out):
+    from datatrove.executor import LocalPipelineExecutor
+    from datatrove.pipeline.readers import JsonlReader
+    from datatrove.pipeline.tokens import MegatronDocumentTokenizer
+
+    folder = paths[0].parent
+    stem = paths[0].name.rsplit("-", 1)[0]
+    LocalPipelineExecutor(
+        pipeline=[
+            JsonlReader(str(folder), glob_pattern=f"{stem}-*.jsonl"),
+            MegatronDocumentTokenizer(str(out), tokenizer_name_or_path=str(tok), eos_token=EOD),
+        ],
+        tasks=2, workers=2, logging_dir=str(out / "logs"), skip_completed=False,
+    ).run()
+    return None
+
+
+def run_encode(paths, tok):
+    t = Tokenizer.from_file(str(tok))
+    n = 0
+    for p in paths:
+        texts = [json.loads(line)["text"] for line in open(p, encoding="utf-8")]
+        for i in range(0, len(texts), 1000):
+            n += sum(len(e.ids) + 1 for e in t.encode_batch(texts[i : i + 1000], add_special_tokens=False))
+    return n
+
+
+def run_regex(paths, lang):
+    keep = r"\p{Script=Latin}\p{Script=Common}\p{Script=Inherited}" if lang == "en" else r"\p{Script=Han}\p{Script=Common}\p{Script=Inherited}"
+    drop = regex.compile(f"[^{keep}]+")
+    space = regex.compile(r"\s{2,}")
+    for p in paths:
+        for line in open(p, encoding="utf-8"):
+            space.sub(" ", drop.sub("", json.loads(line)["text"]))
+
+
+def timed(fn, *args):
+    start = time.perf_counter()
+    result = fn(*args)
+    return time.perf_counter() - start, result
+
+
+def rss_child(paths, lang, tok, out) -> int:
+    """Peak RSS (MB) of a fresh process running the engine."""
+    code = (
+        "import json,sys,resource; from xcult import _core; from benchmarks.bench_prep import engine_job; "
+        "from pathlib import Path; a=json.loads(sys.argv[1]); "
+        "_core.prep_monolingual(json.dumps(engine_job([Path(p) for p in a['p']], a['l'], a['t'], a['o']))); "
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+    )
+    arg = json.dumps({"p": [str(p) for p in paths], "l": lang, "t": str(tok), "o": str(out)})
+    res = subprocess.run([sys.executable, "-c", code, arg], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[1])
+    return int(res.stdout.strip()) // 1024
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--en-mb", type=int, default=200)
+    ap.add_argument("--zh-mb", type=int, default=50)
+    ap.add_argument("--work", type=Path, default=Path("bench_out"))
+    ap.add_argument("--skip", default="", help="comma-separated: megatron,datatrove,encode,rss")
+    args = ap.parse_args()
+    skip = set(filter(None, args.skip.split(",")))
+    work = args.work
+    work.mkdir(parents=True, exist_ok=True)
+    tok = qwen25_tokenizer(work / "tok")
+    corpora = {"en": generate(work / "en", args.en_mb, "en", 1), "zh": generate(work / "zh", args.zh_mb, "zh", 2)}
+    rows = []
+    for lang, paths in corpora.items():
+        mb = mb_of(paths)
+        out = work / f"xcult-{lang}"
+        shutil.rmtree(out, ignore_errors=True)
+        secs, tokens = timed(run_xcult, paths, lang, tok, out)
+        rows.append((lang, "xcult prep", mb, secs, tokens))
+        if "encode" not in skip:
+            s, n = timed(run_encode, paths, tok)
+            rows.append((lang, "tokenizers encode_batch", mb, s, n))
+        if "megatron" not in skip:
+            s, n = timed(run_megatron, paths, tok, work / f"megatron-{lang}")
+            rows.append((lang, "megatron preprocess_data (2 workers)", mb, s, n))
+        if "datatrove" not in skip:
+            dt = work / f"datatrove-{lang}"
+            shutil.rmtree(dt, ignore_errors=True)
+            s, _ = timed(run_datatrove, paths, tok, dt)
+            rows.append((lang, "datatrove MegatronDocumentTokenizer (2 tasks)", mb, s, None))
+        s, _ = timed(run_regex, paths, lang)
+        rows.append((lang, "python regex script filter", mb, s, None))
+        joined = work / f"{lang}-all.txt"
+        with open(joined, "w", encoding="utf-8") as f:
+            for p in paths:
+                for line in open(p, encoding="utf-8"):
+                    f.write(json.loads(line)["text"] + "\n")
+        t = _core.time_script_filter(str(joined), ["Latin"] if lang == "en" else ["Han"])
+        rows.append((lang, "xcult script filter (1 thread)", t["bytes_in"] / 1e6, t["seconds"], None))
+    print(f"\n{'lang':4} {'pipeline':48} {'MB':>7} {'s':>8} {'MB/s':>8} {'Mtok/s':>7} {'xcult is':>9}")
+    base = {lang: next(r for r in rows if r[0] == lang and r[1] == "xcult prep") for lang in corpora}
+    for lang, name, mb, secs, tokens in rows:
+        ratio = "" if name.startswith("xcult") or name.startswith("python") else f"{secs / base[lang][3]:.1f}x"
+        mtok = f"{tokens / secs / 1e6:.2f}" if tokens else ""
+        print(f"{lang:4} {name:48} {mb:7.1f} {secs:8.2f} {mb / secs:8.1f} {mtok:>7} {ratio:>9}")
+    if "rss" not in skip:
+        en = corpora["en"]
+        small = work / "rss-50.jsonl"
+        big = work / "rss-500.jsonl"
+        with open(small, "wb") as f:
+            f.write(en[0].read_bytes()[: 50_000_000].rsplit(b"\n", 1)[0] + b"\n")
+        with open(big, "wb") as f:
+            for _ in range(10):
+                f.write(small.read_bytes())
+        r50 = rss_child([small], "en", tok, work / "rss50")
+        r500 = rss_child([big], "en", tok, work / "rss500")
+        print(f"\npeak RSS, engine on 50 MB: {r50} MB; on 500 MB: {r500} MB")
+
+
+if __name__ == "__main__":
+    main()
