@@ -266,6 +266,22 @@ enum Outcome<T> {
     Keep(T, Removed),
 }
 
+/// Counts blank lines, skips and drops; hands back what is kept. A skip is allowed
+/// only for input errors under `on_error = "skip"`; anything else stops the stage.
+fn settle<T>(outcome: Outcome<T>, stats: &mut InputStats, on_error: OnError, rec: &mut Recorder) -> Result<Option<(T, Removed)>> {
+    match outcome {
+        Outcome::Blank => stats.blank_lines += 1,
+        Outcome::Skip(e) if on_error == OnError::Skip && matches!(e, Error::Input { .. }) => rec.skip(stats, &e)?,
+        Outcome::Skip(e) => return Err(e),
+        Outcome::Drop(reason, removed) => {
+            *stats.dropped.entry(reason).or_default() += 1;
+            merge_removed(stats, &removed);
+        }
+        Outcome::Keep(kept, removed) => return Ok(Some((kept, removed))),
+    }
+    Ok(None)
+}
+
 fn progress(enabled: bool, label: &str) -> ProgressBar {
     if !enabled {
         return ProgressBar::hidden();
@@ -340,27 +356,15 @@ fn pool_docs(
                 })
                 .collect();
             for (file, line, outcome) in results {
-                match outcome {
-                    Outcome::Blank => stats.blank_lines += 1,
-                    Outcome::Skip(e) if engine.on_error == OnError::Skip && matches!(e, Error::Input { .. }) => {
-                        rec.skip(&mut stats, &e)?
-                    }
-                    Outcome::Skip(e) => return Err(e),
-                    Outcome::Drop(reason, removed) => {
-                        *stats.dropped.entry(reason).or_default() += 1;
-                        merge_removed(&mut stats, &removed);
-                    }
-                    Outcome::Keep((text, ids), removed) => {
-                        if budget.is_some_and(|b| tokens >= b) {
-                            stats.stopped_at_budget = true;
-                            return Ok(false);
-                        }
-                        merge_removed(&mut stats, &removed);
-                        pool.push(&text, &ids, file, line)?;
-                        tokens += ids.len() as u64 + 1;
-                        stats.documents_kept += 1;
-                    }
+                let Some(((text, ids), removed)) = settle(outcome, &mut stats, engine.on_error, rec)? else { continue };
+                if budget.is_some_and(|b| tokens >= b) {
+                    stats.stopped_at_budget = true;
+                    return Ok(false);
                 }
+                merge_removed(&mut stats, &removed);
+                pool.push(&text, &ids, file, line)?;
+                tokens += ids.len() as u64 + 1;
+                stats.documents_kept += 1;
             }
             bar.set_message(format!("{name}: {} documents, {tokens} tokens", stats.documents_kept));
             Ok(!budget.is_some_and(|b| tokens >= b))
@@ -427,29 +431,20 @@ fn pool_pairs(
                 })
                 .collect();
             for (file, line, outcome) in results {
-                match outcome {
-                    Outcome::Blank => stats.blank_lines += 1,
-                    Outcome::Skip(e) if engine.on_error == OnError::Skip && matches!(e, Error::Input { .. }) => {
-                        rec.skip(&mut stats, &e)?
-                    }
-                    Outcome::Skip(e) => return Err(e),
-                    Outcome::Drop(reason, removed) => {
-                        *stats.dropped.entry(reason).or_default() += 1;
-                        merge_removed(&mut stats, &removed);
-                    }
-                    Outcome::Keep([(e, ie), (x, ix), (b, ib)], removed) => {
-                        if budget.is_some_and(|bud| tokens >= bud) {
-                            stats.stopped_at_budget = true;
-                            return Ok(false);
-                        }
-                        merge_removed(&mut stats, &removed);
-                        en.push(&e, &ie, file, line)?;
-                        xx.push(&x, &ix, file, line)?;
-                        br.push(&b, &ib, file, line)?;
-                        tokens += ie.len() as u64 + ix.len() as u64 + 2;
-                        stats.documents_kept += 1;
-                    }
+                let Some(([(e, ie), (x, ix), (b, ib)], removed)) = settle(outcome, &mut stats, engine.on_error, rec)?
+                else {
+                    continue;
+                };
+                if budget.is_some_and(|bud| tokens >= bud) {
+                    stats.stopped_at_budget = true;
+                    return Ok(false);
                 }
+                merge_removed(&mut stats, &removed);
+                en.push(&e, &ie, file, line)?;
+                xx.push(&x, &ix, file, line)?;
+                br.push(&b, &ib, file, line)?;
+                tokens += ie.len() as u64 + ix.len() as u64 + 2;
+                stats.documents_kept += 1;
             }
             bar.set_message(format!("pairs: {} pairs, {tokens} tokens", stats.documents_kept));
             Ok(!budget.is_some_and(|b| tokens >= b))
