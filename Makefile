@@ -2,8 +2,10 @@
 # and `make test`. Setup makes .venv with Python 3.12 where there is one (megatron-core
 # >= 0.17 needs it), else python3, and builds the Rust extension into it.
 VENV   := .venv
-PYTHON := $(shell for p in python3.12 $$HOME/.pyenv/versions/3.12*/bin/python3.12 python3; do \
-            command -v $$p >/dev/null 2>&1 && { echo $$p; break; }; done)
+# A pyenv shim can exist for a version that is not selected, so each candidate is run.
+PYTHON := $(shell for p in $$HOME/.pyenv/versions/3.12*/bin/python3.12 python3.12 python3; do \
+            $$p -c 'import sys; assert sys.version_info >= (3, 11)' >/dev/null 2>&1 \
+            && { echo $$p; break; }; done)
 EXTRAS ?= train,test,bench
 
 .PHONY: setup demo test test-rust test-python
