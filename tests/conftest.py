@@ -64,3 +64,19 @@ def built(tmp_path_factory, sample_inputs):
     cfg = load_config(write_config(d / "c.toml", sample_inputs, d / "run"))
     stats = run_prep(cfg, progress=False)
     return cfg, stats
+
+
+@pytest.fixture(scope="session")
+def qwen_tokenizer_json(tmp_path_factory) -> Path:
+    from xcult.tokenizer import qwen25_tokenizer
+
+    return qwen25_tokenizer(tmp_path_factory.mktemp("tok"))
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory, qwen_tokenizer_json) -> Path:
+    """A random two-layer Qwen2 with the full Qwen vocabulary, saved as an HF checkpoint."""
+    pytest.importorskip("transformers")
+    from xcult.eval.hf import write_random_qwen2
+
+    return write_random_qwen2(tmp_path_factory.mktemp("tiny") / "model", qwen_tokenizer_json, hidden=64, heads=2, kv_heads=1)

@@ -43,6 +43,42 @@ def prep(config: Path, force: bool, executor: str | None, no_progress: bool) -> 
     print_summary(cfg, stats)
 
 
+@main.command("eval")
+@click.argument("config", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--model", type=click.Path(path_type=Path), help="One checkpoint instead of a config's sweep.")
+@click.option("--probes", help="Probe directory or raw-URL base (with --model).")
+@click.option("--cultures", default="zh,bo", show_default=True, help="With --model.")
+@click.option("--tokenizer", "tokenizer_name", default=None, help="With --model: default the model's tokenizer.json, else qwen2.5.")
+@click.option("--metric", type=click.Choice(["mean", "answer_sum", "per_char"]), default="mean", show_default=True)
+@click.option("--mode", type=click.Choice(["xcult", "paper"]), default="xcult", show_default=True)
+@click.option("--on-invalid", type=click.Choice(["error", "skip"]), default="error", show_default=True)
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="With --model: write predictions and accuracy here.")
+@click.option("--no-progress", is_flag=True)
+def eval_(config, model, probes, cultures, tokenizer_name, metric, mode, on_invalid, out, no_progress) -> None:
+    """Score cloze probes: every checkpoint CONFIG names, or one --model on --probes."""
+    from xcult.eval.summary import print_accuracy
+
+    try:
+        if config is not None:
+            from xcult.config import load_config
+            from xcult.eval.run import eval_dir, run_eval
+
+            cfg = load_config(config)
+            if cfg.eval is None:
+                raise click.UsageError(f"{config} has no [eval] section")
+            stats = run_eval(cfg, progress=not no_progress)
+            print_accuracy(eval_dir(cfg), stats)
+        elif model is not None and probes:
+            from xcult.eval.run import evaluate_one
+
+            acc = evaluate_one(model, probes, cultures.split(","), tokenizer_name, metric, mode, on_invalid, out, not no_progress)
+            print_accuracy(acc)
+        else:
+            raise click.UsageError("give CONFIG, or --model and --probes")
+    except XcultError as e:
+        _fail(e)
+
+
 @main.command("sample-data")
 @click.argument("out", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--seed", default=0, show_default=True)

@@ -87,10 +87,38 @@ class PrepConfig:
 
 
 @dataclass(frozen=True)
+class EvalConfig:
+    # A directory or raw-URL base holding <culture>-culture-cloze_{en,<lang>}.json.
+    probes: str
+    cultures: list[str] = field(default_factory=lambda: ["zh", "bo"])
+    # Native question language per culture where it differs from the culture code.
+    languages: dict[str, str] = field(default_factory=dict)
+    # Where a culture's continued-pretraining checkpoints live, one `step_<N>` each;
+    # {out_dir}, {lang} and {bridges} (with|without) are filled in.
+    checkpoints: str = "{out_dir}/checkpoints/ct-{lang}-{bridges}"
+    backend: Literal["hf"] = "hf"
+    metric: Literal["mean", "answer_sum", "per_char"] = "mean"
+    # "paper": bf16 scores and first-listed option wins ties, as the released script.
+    mode: Literal["xcult", "paper"] = "xcult"
+    on_invalid: Literal["error", "skip"] = "error"
+    device: str = "auto"
+    dtype: Literal["auto", "bf16", "fp16", "fp32"] = "auto"
+    batch_tokens: int = 16384
+    bootstrap: int = 10_000
+    alpha: float = 0.05
+    # Appendix C.4: an item counts as learned when right at this many final checkpoints.
+    last_k: int = 3
+
+    def lang(self, culture: str) -> str:
+        return self.languages.get(culture, culture)
+
+
+@dataclass(frozen=True)
 class RunConfig:
     experiment: ExperimentConfig
     tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
     prep: PrepConfig = field(default_factory=PrepConfig)
+    eval: EvalConfig | None = None
     path: str = ""
 
     @property
@@ -181,8 +209,20 @@ def validate(cfg: RunConfig) -> None:
         (p.chunk_chars > 0, "prep.chunk_chars", "must be positive"),
         (p.batch_mb > 0, "prep.batch_mb", "must be positive"),
         (p.threads >= 0, "prep.threads", "must be 0 (all cores) or more"),
-        (p.english is not None or p.languages, "prep", "names no output: add [prep.english] or [prep.languages.XX]"),
     ]
+    if cfg.eval is None:
+        checks.append((p.english is not None or p.languages, "prep", "names no output: add [prep.english] or [prep.languages.XX]"))
+    else:
+        e = cfg.eval
+        checks += [
+            (bool(e.cultures), "eval.cultures", "must name at least one culture"),
+            (e.batch_tokens > 0, "eval.batch_tokens", "must be positive"),
+            (e.bootstrap >= 100, "eval.bootstrap", "needs at least 100 resamples"),
+            (0 < e.alpha < 1, "eval.alpha", "must be between 0 and 1"),
+            (e.last_k >= 1, "eval.last_k", "must be at least 1"),
+            (e.mode == "xcult" or e.metric == "mean", "eval.metric", "paper mode reproduces the paper's metric only: 'mean'"),
+            (set(e.languages) <= set(e.cultures), "eval.languages", "names a culture not in eval.cultures"),
+        ]
     if p.english is not None:
         checks.append((bool(p.english.paths), "prep.english.paths", "must name at least one file"))
         checks.append((p.english.budget_tokens is None or p.english.budget_tokens > 0, "prep.english.budget_tokens", "must be positive"))

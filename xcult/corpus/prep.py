@@ -19,7 +19,7 @@ from xcult import __version__
 from xcult import _core
 from xcult.config import RunConfig
 from xcult.corpus import jobs
-from xcult.errors import UnwritablePathError
+from xcult.io import ensure_writable, write_json_atomic
 from xcult.tokenizer import resolve_tokenizer
 
 STATS = "stats.json"
@@ -28,25 +28,6 @@ JOB = "job.json"
 
 def prep_dir(cfg: RunConfig) -> Path:
     return cfg.out_dir / "prep"
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=2, ensure_ascii=False)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def _ensure_writable(d: Path) -> None:
-    try:
-        d.mkdir(parents=True, exist_ok=True)
-        probe = d / f".probe{os.getpid()}"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as e:
-        raise UnwritablePathError(f"{d}: output directory is not writable: {e.strerror}", str(d)) from None
 
 
 def tokenizer_for(cfg: RunConfig) -> Path:
@@ -59,7 +40,7 @@ def build_unit(cfg: RunConfig, unit: str, force: bool = False, progress: bool = 
     final = root / unit
     if (final / STATS).exists() and not force:
         return json.loads((final / STATS).read_text(encoding="utf-8")) | {"skipped": True}
-    _ensure_writable(root)
+    ensure_writable(root)
     tok = tokenizer_for(cfg)
     tmp = root / f".{unit}.tmp"
     if tmp.exists():

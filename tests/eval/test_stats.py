@@ -1,0 +1,57 @@
+import math
+
+import numpy as np
+import pytest
+
+from xcult.eval.stats import ema, mcnemar_exact, paired_bootstrap_ci, rankc
+
+
+def pairs(n01, n10, n11=0, n00=0):
+    a = [True] * n01 + [False] * n10 + [True] * n11 + [False] * n00
+    b = [False] * n01 + [True] * n10 + [True] * n11 + [False] * n00
+    return np.array(a), np.array(b)
+
+
+@pytest.mark.parametrize(
+    "n01,n10,p",
+    [
+        (5, 0, 2 / 32),  # all discordant one way: 2 * 0.5^5
+        (9, 1, 2 * 11 / 1024),  # 2 * (C(10,0) + C(10,1)) / 2^10
+        (3, 3, 1.0),
+        (0, 0, 1.0),  # no discordant pairs: no evidence
+    ],
+)
+def test_mcnemar_exact_by_hand(n01, n10, p):
+    a, b = pairs(n01, n10, n11=7, n00=4)
+    assert mcnemar_exact(a, b) == pytest.approx(p)
+    assert mcnemar_exact(b, a) == pytest.approx(p)
+
+
+def test_bootstrap_degenerate_and_centered():
+    a, b = pairs(0, 0, n11=20, n00=20)
+    assert paired_bootstrap_ci(a, b) == (0.0, 0.0)
+    assert paired_bootstrap_ci(np.ones(30), np.zeros(30)) == (1.0, 1.0)
+    a, b = pairs(60, 20, n11=10, n00=10)  # gap 0.4 over 100 items
+    lo, hi = paired_bootstrap_ci(a, b, n_boot=4000, seed=1)
+    assert lo < 0.4 < hi and 0.2 < lo and hi < 0.6
+    # the normal-approximation half-width sqrt(var/n)*1.96 is about 0.16
+    sd = np.std(a.astype(float) - b.astype(float)) / math.sqrt(100)
+    assert (hi - lo) / 2 == pytest.approx(1.96 * sd, rel=0.15)
+    assert paired_bootstrap_ci(a, b, n_boot=4000, seed=1) == (lo, hi)
+    with pytest.raises(ValueError):
+        paired_bootstrap_ci(a, b[:-1])
+
+
+def test_rankc_by_hand():
+    same = np.array([[0, 1, 2, 3], [3, 2, 1, 0]])
+    assert rankc(same, same) == pytest.approx(1.0)
+    # two options, swapped: P@1 = 0, P@2 = 1, weights softmax([1, 0])
+    assert rankc(np.array([[0, 1]]), np.array([[1, 0]])) == pytest.approx(1 / (math.e + 1))
+    # four options, top-2 sets equal but swapped: P@1=0, P@2=P@3=P@4=1
+    w = np.exp([3, 2, 1, 0]) / np.exp([3, 2, 1, 0]).sum()
+    assert rankc(np.array([[0, 1, 2, 3]]), np.array([[1, 0, 2, 3]])) == pytest.approx(w[1:].sum())
+
+
+def test_ema():
+    assert ema([1.0, 0.0, 0.0]) == pytest.approx([1.0, 0.8, 0.64])
+    assert ema([]) == []

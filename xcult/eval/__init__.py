@@ -1,0 +1,1 @@
+"""Bilingual cloze evaluation: scoring backends, transfer statistics, instance criteria."""

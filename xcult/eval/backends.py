@@ -1,0 +1,38 @@
+"""Model backends for scoring, imported only when chosen (torch and transformers are heavy)."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+import torch
+
+from xcult.errors import ConfigError, MissingPathError
+
+# name -> "module:Class"; each class takes (path, device, dtype) and implements scoring.CausalLM.
+BACKENDS = {"hf": "xcult.eval.hf:HFCausalLM"}
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def resolve_dtype(dtype: str, device: torch.device, mode: str) -> torch.dtype:
+    """bf16 on GPU, fp32 on CPU; the paper's mode runs bf16 everywhere, as its script did."""
+    if mode == "paper":
+        return torch.bfloat16
+    if dtype == "auto":
+        return torch.bfloat16 if device.type == "cuda" else torch.float32
+    return {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[dtype]
+
+
+def load_model(backend: str, path: str | Path, device: str = "auto", dtype: str = "auto", mode: str = "xcult"):
+    if backend not in BACKENDS:
+        raise ConfigError(f"eval.backend: {backend!r} is not one of {', '.join(BACKENDS)}", "eval.backend")
+    if not Path(path).exists():
+        raise MissingPathError(f"checkpoint {path} does not exist", str(path))
+    module, cls = BACKENDS[backend].split(":")
+    dev = resolve_device(device)
+    return getattr(importlib.import_module(module), cls)(path, dev, resolve_dtype(dtype, dev, mode))

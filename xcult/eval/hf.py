@@ -1,0 +1,47 @@
+"""Hugging Face causal LMs (what `xcult export` writes, or any hub/local checkpoint)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import torch
+
+
+class HFCausalLM:
+    def __init__(self, path: str | Path, device: torch.device, dtype: torch.dtype):
+        from transformers import AutoModelForCausalLM
+
+        self.device, self.dtype = device, dtype
+        self.model = AutoModelForCausalLM.from_pretrained(str(path), dtype=dtype).to(device).eval()
+
+    def hidden_states(self, ids: torch.Tensor) -> torch.Tensor:
+        # No attention mask: right padding under the causal mask leaves real positions exact.
+        return self.model.base_model(input_ids=ids, use_cache=False).last_hidden_state
+
+    def output_weight(self) -> torch.Tensor:
+        return self.model.get_output_embeddings().weight
+
+
+def write_random_qwen2(out: Path, tokenizer_json: Path, layers: int = 2, hidden: int = 128, heads: int = 4, kv_heads: int = 2, seed: int = 0) -> Path:
+    """A randomly initialised Qwen2 checkpoint with the full Qwen vocabulary (tests, benchmarks)."""
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    torch.manual_seed(seed)
+    cfg = Qwen2Config(
+        vocab_size=151936,
+        hidden_size=hidden,
+        intermediate_size=4 * hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        num_key_value_heads=kv_heads,
+        max_position_embeddings=2048,
+        tie_word_embeddings=True,
+        bos_token_id=151643,
+        eos_token_id=151643,
+    )
+    model = Qwen2ForCausalLM(cfg)
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out)
+    shutil.copyfile(tokenizer_json, out / "tokenizer.json")
+    return out
