@@ -6,7 +6,7 @@ VENV   := .venv
 PYTHON := $(shell for p in $$HOME/.pyenv/versions/3.12*/bin/python3.12 python3.12 python3; do \
             $$p -c 'import sys; assert sys.version_info >= (3, 11)' >/dev/null 2>&1 \
             && { echo $$p; break; }; done)
-EXTRAS ?= train,test,bench
+EXTRAS ?= train,eval,test,bench
 
 .PHONY: setup demo test test-rust test-python
 setup: $(VENV)/.installed

@@ -92,7 +92,7 @@ def _common_prefix(seqs: list[list[int]]) -> int:
     return n
 
 
-def chunked_logprobs(h: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor, budget: int = 1 << 24) -> torch.Tensor:
+def chunked_logprobs(h: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor, budget: int = 1 << 21) -> torch.Tensor:
     """log softmax(h @ weight.T)[targets] in fp32, over vocabulary chunks of bounded size."""
     h = h.float()
     lse = torch.full((h.shape[0],), float("-inf"), device=h.device)

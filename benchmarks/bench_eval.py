@@ -1,0 +1,107 @@
+"""Cloze scoring speed against the paper's released loop, same model, same questions, one run:
+
+  paper-bf16   the released script, re-implemented faithfully: bf16 model, one forward per
+               option (grad enabled, as released), full logits, bf16 cross-entropy,
+               stable sort (first-listed option wins ties)
+  paper-fp32   the same loop in fp32: the exact reference for xcult's default scores
+  xcult        `ClozeScorer` default: batched, shared prefix, chunked fp32 log-softmax
+  xcult-paper  `ClozeScorer(mode="paper")`: must reproduce paper-bf16 bit for bit
+
+Prints questions/s, the ratio to paper-bf16, and differing predictions (must be 0 for
+xcult vs paper-fp32 and for xcult-paper vs paper-bf16), plus tie counts.
+
+    python benchmarks/bench_eval.py [--probes ../shared/data/probes] [--culture zh] [--lang en]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tokenizers import Tokenizer
+
+from xcult.eval.backends import load_model
+from xcult.eval.hf import write_random_qwen2
+from xcult.eval.scoring import ClozeScorer
+from xcult.probes import BLANK, load_culture
+from xcult.tokenizer import qwen25_tokenizer
+
+EOS = 151643
+
+
+def paper_loop(model, tok: Tokenizer, items) -> tuple[list[int], list[int]]:
+    """The released script's per-option loop; returns predictions and top-tie counts."""
+    preds, ties = [], []
+    for it in items:
+        prompt = BLANK.sub("<mask>", it.question)
+        scores = {}
+        for option in it.options:
+            ids = [EOS, *tok.encode(prompt.replace("<mask>", option), add_special_tokens=False).ids]
+            x = torch.tensor([ids])
+            logits = model(input_ids=x).logits[0, :-1]
+            scores[option] = float(torch.nn.CrossEntropyLoss(reduction="mean")(logits, x[0, 1:]))
+        ranked = sorted(scores.items(), key=lambda kv: kv[1])
+        preds.append(it.options.index(ranked[0][0]))
+        ties.append(sum(v == ranked[0][1] for v in scores.values()))
+    return preds, ties
+
+
+def timed(fn):
+    t = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - t
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--probes", default=str(Path(__file__).resolve().parents[2] / "shared" / "data" / "probes"))
+    ap.add_argument("--culture", default="zh")
+    ap.add_argument("--lang", default="en", help="question language: en or the culture's")
+    ap.add_argument("--hidden", type=int, default=128)
+    ap.add_argument("--layers", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--work", default="bench_out/eval")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    work = Path(args.work)
+    tok_path = qwen25_tokenizer(work)
+    model_dir = work / f"qwen2-random-h{args.hidden}-l{args.layers}"
+    if not (model_dir / "config.json").exists():
+        write_random_qwen2(model_dir, tok_path, layers=args.layers, hidden=args.hidden, heads=args.hidden // 32, kv_heads=max(1, args.hidden // 64))
+    tok = Tokenizer.from_file(str(tok_path))
+    items = load_culture(args.probes, args.culture).items(args.lang)
+    n = len(items)
+    dev = "cuda" if torch.cuda.is_available() else "cpu"
+    print(f"{n} {args.culture} questions in {args.lang}, random Qwen2 h={args.hidden} L={args.layers}, vocab 151,936, {dev}, {args.threads} threads")
+
+    bf16 = load_model("hf", model_dir, dev, "bf16")
+    fp32 = load_model("hf", model_dir, dev, "fp32")
+    (p_bf16, t_bf16), s_bf16 = timed(lambda: paper_loop(bf16.model, tok, items))
+    with torch.inference_mode():
+        (p_fp32, _), s_fp32 = timed(lambda: paper_loop(fp32.model, tok, items))
+    xc, s_xc = timed(lambda: ClozeScorer(fp32, tok, EOS).score(items))
+    xp, s_xp = timed(lambda: ClozeScorer(bf16, tok, EOS, mode="paper").score(items))
+
+    gold = [it.answer_index for it in items]
+    rows = [
+        ("paper-bf16", s_bf16, p_bf16, t_bf16, None),
+        ("paper-fp32", s_fp32, p_fp32, None, None),
+        ("xcult", s_xc, [r.prediction for r in xc], [r.n_tied for r in xc], p_fp32),
+        ("xcult-paper", s_xp, [r.prediction for r in xp], [r.n_tied for r in xp], p_bf16),
+    ]
+    print(f"{'':12} {'q/s':>8} {'ratio':>7} {'acc':>7} {'tied@top':>9} {'differ':>7}")
+    for name, secs, preds, ties, ref in rows:
+        acc = np.mean([p == g for p, g in zip(preds, gold)])
+        tied = "-" if ties is None else str(sum(t > 1 for t in ties))
+        differ = "-" if ref is None else str(sum(a != b for a, b in zip(preds, ref)))
+        print(f"{name:12} {n / secs:8.1f} {s_bf16 / secs:6.1f}x {acc:7.3f} {tied:>9} {differ:>7}")
+    # How much of bf16 accuracy is tie-breaking toward the first-listed option.
+    first = np.mean([g == 0 for g in gold])
+    print(f"answer listed first in {first:.0%} of items; paper-bf16 picks option 0 in {np.mean([p == 0 for p in p_bf16]):.0%}")
+
+
+if __name__ == "__main__":
+    main()
