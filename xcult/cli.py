@@ -43,6 +43,46 @@ def prep(config: Path, force: bool, executor: str | None, no_progress: bool) -> 
     print_summary(cfg, stats)
 
 
+@main.command()
+@click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--stage", type=click.Choice(["pretrain", "ct"]), help="One run: pretraining, or continued pretraining (--lang, --bridges).")
+@click.option("--lang", help="With --stage ct.")
+@click.option("--bridges", type=click.Choice(["with", "without"]), help="With --stage ct.")
+@click.option("--all", "all_", is_flag=True, help="Every run in order (pretrain, then each language x setting), skipping finished ones.")
+@click.option("--dry-run", is_flag=True, help="Print the resolved jobs and torchrun commands; start nothing.")
+@click.option("--stop-after", type=int, default=None, help="Stop each run after this step (it resumes later).")
+def train(config: Path, stage, lang, bridges, all_, dry_run, stop_after) -> None:
+    """Pretrain and continue pretraining with Megatron-Core under torchrun."""
+    import json
+
+    from xcult.config import load_config
+    from xcult.train import launch
+
+    try:
+        cfg = load_config(config)
+        if cfg.train is None:
+            raise click.UsageError(f"{config} has no [train] section")
+        if all_ == (stage is not None):
+            raise click.UsageError("give --stage or --all")
+        todo = launch.runs(cfg) if all_ else [launch.find_run(cfg, stage, lang, bridges)]
+        extra = ["--stop-after", str(stop_after)] if stop_after is not None else []
+        for run in todo:
+            if dry_run:
+                job = launch.job(cfg, run, dry_run=True)
+                click.echo(json.dumps(job, indent=2))
+                click.echo("+ " + " ".join(launch.torchrun_command(cfg, launch.run_dir(cfg, run) / "job.json", extra)))
+                continue
+            if launch.is_done(cfg, run):
+                click.echo(f"{run.name}: finished, skipped")
+                continue
+            rc = launch.launch(cfg, run, extra)
+            if rc != 0:
+                click.secho(f"{run.name}: torchrun exited with {rc}", fg="red", err=True)
+                sys.exit(rc)
+    except XcultError as e:
+        _fail(e)
+
+
 @main.command("eval")
 @click.argument("config", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--model", type=click.Path(path_type=Path), help="One checkpoint instead of a config's sweep.")

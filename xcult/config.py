@@ -87,6 +87,50 @@ class PrepConfig:
 
 
 @dataclass(frozen=True)
+class ScheduleConfig:
+    """One training stage's optimisation schedule. A partial table in a config file
+    overrides only the keys it names."""
+
+    # Length: `steps`, or `tokens` (steps = ceil(tokens / tokens per step)).
+    steps: int | None = 1500
+    tokens: int | None = None
+    lr: float = 1e-4
+    min_lr: float = 1e-5
+    warmup_fraction: float = 0.01
+    decay: Literal["cosine", "linear", "constant"] = "cosine"
+    weight_decay: float = 0.1
+    adam_beta1: float = 0.9
+    adam_beta2: float = 0.95
+    clip_grad: float = 1.0
+    save_every: int = 100
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    model: str = "tiny"  # a preset in xcult/train/presets.py
+    seq_length: int = 2048
+    micro_batch_size: int = 4
+    global_batch_size: int = 256  # sequences per step (256 x 2048 = 0.5M tokens)
+    pretrain: ScheduleConfig = field(
+        default_factory=lambda: ScheduleConfig(steps=None, tokens=5_000_000_000, lr=3e-4, min_lr=3e-5, save_every=1000)
+    )
+    ct: ScheduleConfig = field(default_factory=ScheduleConfig)
+    # Where runs write checkpoints: <checkpoints>/pretrain, <checkpoints>/ct-<lang>-<bridges>.
+    checkpoints: str = "{out_dir}/checkpoints"
+    # torchrun: processes per node, nodes, rendezvous (host:port; under Slurm the launcher
+    # reads the node rank and first host from the environment when these are unset).
+    nproc_per_node: int = 1
+    nnodes: int = 1
+    rdzv_endpoint: str = ""
+    # "auto": bf16 + Transformer Engine + distributed optimizer where CUDA (and TE) are present.
+    precision: Literal["auto", "bf16", "fp32"] = "auto"
+    transformer_engine: Literal["auto", "on", "off"] = "auto"
+    distributed_optimizer: Literal["auto", "on", "off"] = "auto"
+    log_every: int = 10
+    threads: int = 0  # CPU threads per process, 0 = torch's default
+
+
+@dataclass(frozen=True)
 class EvalConfig:
     # A directory or raw-URL base holding <culture>-culture-cloze_{en,<lang>}.json.
     probes: str
@@ -118,6 +162,7 @@ class RunConfig:
     experiment: ExperimentConfig
     tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
     prep: PrepConfig = field(default_factory=PrepConfig)
+    train: TrainConfig | None = None
     eval: EvalConfig | None = None
     path: str = ""
 
@@ -196,7 +241,12 @@ def _build(cls: type, table: dict[str, Any], prefix: str) -> Any:
     for name, f in fields.items():
         key = f"{prefix}.{name}" if prefix else name
         if name in table:
-            kwargs[name] = _convert(table[name], hints[name], key)
+            value = table[name]
+            if isinstance(value, dict) and f.default_factory is not dataclasses.MISSING:
+                default = f.default_factory()
+                if dataclasses.is_dataclass(default):  # a partial table overrides the default's keys
+                    value = {**dataclasses.asdict(default), **value}
+            kwargs[name] = _convert(value, hints[name], key)
         elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
             raise ConfigError(f"{key}: required key is missing", key)
     return cls(**kwargs)
@@ -210,9 +260,11 @@ def validate(cfg: RunConfig) -> None:
         (p.batch_mb > 0, "prep.batch_mb", "must be positive"),
         (p.threads >= 0, "prep.threads", "must be 0 (all cores) or more"),
     ]
-    if cfg.eval is None:
+    if cfg.train is not None:
+        checks += _train_checks(cfg.train)
+    if cfg.eval is None and cfg.train is None:
         checks.append((p.english is not None or p.languages, "prep", "names no output: add [prep.english] or [prep.languages.XX]"))
-    else:
+    if cfg.eval is not None:
         e = cfg.eval
         checks += [
             (bool(e.cultures), "eval.cultures", "must name at least one culture"),
@@ -246,6 +298,38 @@ def validate(cfg: RunConfig) -> None:
     for ok, key, message in checks:
         if not ok:
             raise ConfigError(f"{key}: {message}", key)
+
+
+def _train_checks(t: TrainConfig) -> list[tuple[bool, str, str]]:
+    from xcult.train.presets import PRESETS
+
+    world = t.nproc_per_node * t.nnodes
+    checks = [
+        (t.model in PRESETS, "train.model", f"unknown preset {t.model!r} (known: {', '.join(PRESETS)})"),
+        (t.seq_length > 0 and t.micro_batch_size > 0 and t.global_batch_size > 0, "train", "sizes must be positive"),
+        (t.nproc_per_node > 0 and t.nnodes > 0, "train.nproc_per_node", "must be positive"),
+        (
+            t.global_batch_size % (t.micro_batch_size * world) == 0,
+            "train.global_batch_size",
+            f"{t.global_batch_size} is not divisible by micro_batch_size x processes = {t.micro_batch_size} x {world}",
+        ),
+        (t.log_every > 0, "train.log_every", "must be positive"),
+    ]
+    if t.model in PRESETS:
+        maxpos = PRESETS[t.model].max_position_embeddings
+        checks.append((t.seq_length <= maxpos, "train.seq_length", f"exceeds the preset's {maxpos} positions"))
+    for stage in ("pretrain", "ct"):
+        s: ScheduleConfig = getattr(t, stage)
+        k = f"train.{stage}"
+        checks += [
+            ((s.steps is None) != (s.tokens is None), k, "set exactly one of steps and tokens"),
+            (s.steps is None or s.steps > 0, f"{k}.steps", "must be positive"),
+            (s.tokens is None or s.tokens > 0, f"{k}.tokens", "must be positive"),
+            (s.lr > 0 and 0 <= s.min_lr <= s.lr, f"{k}.min_lr", "need 0 <= min_lr <= lr, lr > 0"),
+            (0 <= s.warmup_fraction < 1, f"{k}.warmup_fraction", "must be in [0, 1)"),
+            (s.save_every > 0, f"{k}.save_every", "must be positive"),
+        ]
+    return checks
 
 
 def load_config(path: str | Path) -> RunConfig:

@@ -1,0 +1,1 @@
+"""Megatron-Core training, launched by torchrun (`python -m training.train --job JOB`)."""

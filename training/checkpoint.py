@@ -1,0 +1,85 @@
+"""Checkpoints with Megatron-Core dist_checkpointing: `iter_<step:07d>/` per save.
+
+A save goes to `.iter_<step>.tmp/` and is renamed into place when every rank has
+written, so an `iter_*` directory is always complete and a killed run resumes from the
+newest one. Model, optimizer and scheduler state, the step and the RNG states are saved
+(the step-0 checkpoint has no optimizer state: Adam has none before its first step).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+import torch
+from megatron.core import dist_checkpointing
+
+from training.runtime import unwrap
+
+ITER = re.compile(r"^iter_(\d{7})$")
+
+
+def iter_dir(root: Path, step: int) -> Path:
+    return root / f"iter_{step:07d}"
+
+
+def checkpoints(root: Path) -> dict[int, Path]:
+    if not root.is_dir():
+        return {}
+    return {int(m.group(1)): p for p in root.iterdir() if (m := ITER.match(p.name)) and p.is_dir()}
+
+
+def latest(root: Path) -> tuple[int, Path] | None:
+    found = checkpoints(root)
+    return max(found.items()) if found else None
+
+
+def _rank0() -> bool:
+    return torch.distributed.get_rank() == 0
+
+
+def save(root: Path, step: int, model, optimizer, scheduler) -> Path:
+    final, tmp = iter_dir(root, step), root / f".iter_{step:07d}.tmp"
+    if _rank0():
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+    torch.distributed.barrier()
+    msd = unwrap(model).sharded_state_dict()
+    state = {
+        "model": msd,
+        "scheduler": scheduler.state_dict(),
+        "step": step,
+        "rng": {"cpu": torch.get_rng_state(), "cuda": torch.cuda.get_rng_state() if torch.cuda.is_available() else None},
+    }
+    if step > 0:  # before the first step Adam has no state to save
+        state["optimizer"] = optimizer.sharded_state_dict(msd)
+    dist_checkpointing.save(state, str(tmp))
+    torch.distributed.barrier()
+    if _rank0():
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+    torch.distributed.barrier()
+    return final
+
+
+def load(path: Path, model, optimizer=None, scheduler=None) -> int:
+    """Loads the model (and, when given, optimizer and scheduler state); returns the step."""
+    common = dist_checkpointing.load_common_state_dict(str(path))
+    optimizer = optimizer if common["step"] > 0 else None
+    msd = unwrap(model).sharded_state_dict()
+    state = {"model": msd}
+    if optimizer is not None:
+        state["optimizer"] = optimizer.sharded_state_dict(msd, is_loading=True)
+    loaded = dist_checkpointing.load(state, str(path))
+    unwrap(model).load_state_dict(loaded["model"])
+    if optimizer is not None:
+        optimizer.load_state_dict(loaded["optimizer"])
+    if scheduler is not None:
+        scheduler.load_state_dict(common["scheduler"])
+        torch.set_rng_state(common["rng"]["cpu"])
+        if common["rng"]["cuda"] is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state(common["rng"]["cuda"])
+    return int(common["step"])

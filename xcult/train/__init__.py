@@ -1,0 +1,1 @@
+"""Training orchestration: presets, the torchrun launcher, export to Hugging Face."""

@@ -1,0 +1,183 @@
+"""`xcult train`: one job file per run, one torchrun command per run.
+
+Runs: `pretrain` (English) and `ct-<lang>-<bridges>` for every language in the config,
+continuing from the pretrained model. Each run directory holds job.json, the
+checkpoints (`checkpoints/iter_<step>`), metrics.jsonl and, once finished, done.json.
+Everything that can be checked is checked here, before any process starts.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shlex
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from xcult.config import RunConfig, ScheduleConfig
+from xcult.corpus.prep import prep_dir, tokenizer_for
+from xcult.errors import ConfigError, MissingPathError
+from xcult.io import ensure_writable, write_json_atomic
+from xcult.train.presets import PRESETS
+
+BRIDGES = ("with", "without")
+MASTER_PORT = 29500
+
+
+@dataclass(frozen=True)
+class Run:
+    name: str  # pretrain | ct-<lang>-<bridges>
+    stage: str  # pretrain | ct
+    lang: str = "en"
+    bridges: str = ""
+
+
+def runs(cfg: RunConfig) -> list[Run]:
+    """Every run of the study, in the order they must happen."""
+    out = [Run("pretrain", "pretrain")]
+    for lang in cfg.prep.languages:
+        out += [Run(f"ct-{lang}-{b}", "ct", lang, b) for b in BRIDGES]
+    return out
+
+
+def find_run(cfg: RunConfig, stage: str, lang: str | None, bridges: str | None) -> Run:
+    if stage == "pretrain":
+        return Run("pretrain", "pretrain")
+    if lang not in cfg.prep.languages:
+        raise ConfigError(f"--lang {lang!r}: not a language of prep.languages ({', '.join(cfg.prep.languages)})", "prep.languages")
+    if bridges not in BRIDGES:
+        raise ConfigError("--bridges must be with or without", "bridges")
+    return Run(f"ct-{lang}-{bridges}", "ct", lang, bridges)
+
+
+def checkpoint_root(cfg: RunConfig) -> Path:
+    return Path(cfg.train.checkpoints.format(out_dir=cfg.out_dir))
+
+
+def run_dir(cfg: RunConfig, run: Run) -> Path:
+    return checkpoint_root(cfg) / run.name
+
+
+def data_prefix(cfg: RunConfig, run: Run) -> Path:
+    if run.stage == "pretrain":
+        return prep_dir(cfg) / "en" / "en"
+    return prep_dir(cfg) / run.lang / run.bridges / f"{run.lang}_{run.bridges}"
+
+
+def is_done(cfg: RunConfig, run: Run) -> bool:
+    return (run_dir(cfg, run) / "done.json").exists()
+
+
+def _steps(s: ScheduleConfig, tokens_per_step: int) -> int:
+    return s.steps if s.steps is not None else math.ceil(s.tokens / tokens_per_step)
+
+
+def _use_cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def _te_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("transformer_engine") is not None
+
+
+def job(cfg: RunConfig, run: Run, dry_run: bool = False) -> dict:
+    """The resolved job for `training/train.py`; raises before any process starts.
+    A dry run does not require the pretrained checkpoint to exist yet."""
+    t = cfg.train
+    prefix = data_prefix(cfg, run)
+    for ext in (".bin", ".idx"):
+        if not prefix.with_suffix(ext).is_file():
+            raise MissingPathError(f"corpus {prefix}{ext} does not exist: run `xcult prep {cfg.path}` first", f"{prefix}{ext}")
+    init_from = None
+    if run.stage == "ct":
+        from training.checkpoint import latest
+
+        pre = run_dir(cfg, Run("pretrain", "pretrain"))
+        found = latest(pre / "checkpoints") if (pre / "done.json").exists() else None
+        if found is None and not dry_run:
+            raise MissingPathError(f"{run.name} continues the pretrained model, but {pre} holds no finished run", str(pre))
+        init_from = str(found[1]) if found else str(pre / "checkpoints" / "<final>")
+    cuda = _use_cuda()
+    bf16 = t.precision == "bf16" or (t.precision == "auto" and cuda)
+    use_te = t.transformer_engine == "on" or (t.transformer_engine == "auto" and cuda and _te_available())
+    if use_te and not cuda:
+        raise ConfigError("train.transformer_engine = 'on' needs CUDA", "train.transformer_engine")
+    sched: ScheduleConfig = getattr(t, run.stage)
+    arch = PRESETS[t.model]
+    tokens_per_step = t.global_batch_size * t.seq_length
+    tok = tokenizer_for(cfg)
+    from tokenizers import Tokenizer
+
+    eod = Tokenizer.from_file(str(tok)).token_to_id(cfg.tokenizer.eod)
+    return {
+        "name": run.name,
+        "stage": run.stage,
+        "arch": arch.to_dict(),
+        "flops_per_token": arch.flops_per_token(t.seq_length),
+        "seq_length": t.seq_length,
+        "micro_batch_size": t.micro_batch_size,
+        "global_batch_size": t.global_batch_size,
+        "steps": _steps(sched, tokens_per_step),
+        "schedule": {**vars(sched)},
+        "data_prefix": str(prefix),
+        "eod": eod,
+        "tokenizer": str(tok),
+        "init_from": init_from,
+        "out": str(run_dir(cfg, run)),
+        "cache_dir": str(checkpoint_root(cfg) / "data_cache"),
+        "seed": cfg.experiment.seed,
+        "bf16": bf16,
+        "use_te": use_te,
+        "distributed_optimizer": t.distributed_optimizer == "on" or (t.distributed_optimizer == "auto" and cuda),
+        "log_every": t.log_every,
+        "threads": t.threads,
+    }
+
+
+def torchrun_command(cfg: RunConfig, job_path: Path, extra: list[str] | None = None) -> list[str]:
+    """torchrun with this interpreter; rendezvous from the config, else from Slurm's
+    environment (first node of the allocation), else a single node."""
+    t = cfg.train
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(t.nproc_per_node), "--nnodes", str(t.nnodes)]
+    endpoint = t.rdzv_endpoint or _slurm_endpoint()
+    if t.nnodes > 1:
+        if not endpoint:
+            raise ConfigError("train.rdzv_endpoint: a multi-node run needs host:port (or run under Slurm)", "train.rdzv_endpoint")
+        cmd += ["--rdzv-backend", "c10d", "--rdzv-endpoint", endpoint, "--rdzv-id", os.environ.get("SLURM_JOB_ID", "xcult")]
+    else:
+        cmd += ["--standalone"]
+    return cmd + ["-m", "training.train", "--job", str(job_path), *(extra or [])]
+
+
+def _slurm_endpoint() -> str:
+    nodes = os.environ.get("SLURM_JOB_NODELIST")
+    if not nodes:
+        return ""
+    first = subprocess.run(["scontrol", "show", "hostnames", nodes], capture_output=True, text=True, check=True).stdout.split()[0]
+    return f"{first}:{MASTER_PORT}"
+
+
+def prepare(cfg: RunConfig, run: Run) -> tuple[dict, Path]:
+    """Writes the run's job.json (and the resolved config) and returns them."""
+    j = job(cfg, run)
+    d = run_dir(cfg, run)
+    ensure_writable(d)
+    write_json_atomic(d / "job.json", j)
+    write_json_atomic(d / "config.json", cfg.to_dict())
+    return j, d / "job.json"
+
+
+def launch(cfg: RunConfig, run: Run, extra: list[str] | None = None) -> int:
+    _, job_path = prepare(cfg, run)
+    cmd = torchrun_command(cfg, job_path, extra)
+    print("+ " + shlex.join(cmd), flush=True)
+    env = dict(os.environ)
+    root = str(Path(__file__).resolve().parents[2])  # so `-m training.train` resolves from a checkout too
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
+    return subprocess.run(cmd, env=env).returncode
