@@ -32,7 +32,7 @@ def forward_step(data_iterator, model):
 
     def loss_func(per_token):
         loss = (per_token.float().view(-1) * mask).sum() / mask.sum()
-        return loss, {"lm loss": loss.detach()}
+        return loss, {"lm loss": loss.detach().clone()}  # the schedule divides `loss` in place
 
     return output, loss_func
 
@@ -116,7 +116,7 @@ def main() -> None:
     )
 
     # Resume from the newest checkpoint of this run, else start (CT: from the pretrained model).
-    root = out / "checkpoints"
+    root = out
     found = checkpoint.latest(root)
     if found is not None:
         start = checkpoint.load(found[1], model, optimizer, scheduler)

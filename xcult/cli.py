@@ -83,6 +83,20 @@ def train(config: Path, stage, lang, bridges, all_, dry_run, stop_after) -> None
         _fail(e)
 
 
+@main.command()
+@click.argument("checkpoint", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("out", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--dtype", type=click.Choice(["float32", "bfloat16"]), default="float32", show_default=True)
+def export(checkpoint: Path, out: Path, dtype: str) -> None:
+    """Write a Megatron checkpoint (a run's iter_<N>) as a Hugging Face Qwen2 checkpoint."""
+    from xcult.train.export import export as export_checkpoint
+
+    try:
+        click.echo(export_checkpoint(checkpoint, out, dtype))
+    except XcultError as e:
+        _fail(e)
+
+
 @main.command("eval")
 @click.argument("config", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--model", type=click.Path(path_type=Path), help="One checkpoint instead of a config's sweep.")

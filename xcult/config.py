@@ -13,7 +13,7 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from xcult.errors import ConfigError
 
@@ -89,7 +89,9 @@ class PrepConfig:
 @dataclass(frozen=True)
 class ScheduleConfig:
     """One training stage's optimisation schedule. A partial table in a config file
-    overrides only the keys it names."""
+    overrides only the keys it names (naming steps or tokens replaces both)."""
+
+    EXCLUSIVE: ClassVar = (("steps", "tokens"),)
 
     # Length: `steps`, or `tokens` (steps = ceil(tokens / tokens per step)).
     steps: int | None = 1500
@@ -137,10 +139,11 @@ class EvalConfig:
     cultures: list[str] = field(default_factory=lambda: ["zh", "bo"])
     # Native question language per culture where it differs from the culture code.
     languages: dict[str, str] = field(default_factory=dict)
-    # Where a culture's continued-pretraining checkpoints live, one `step_<N>` each;
-    # {out_dir}, {lang} and {bridges} (with|without) are filled in.
+    # Where a culture's continued-pretraining checkpoints live: `iter_<N>` (as `xcult train`
+    # writes them) or `step_<N>` (HF) directories; {out_dir}, {lang}, {bridges} are filled in.
     checkpoints: str = "{out_dir}/checkpoints/ct-{lang}-{bridges}"
-    backend: Literal["hf"] = "hf"
+    # "auto": Megatron for `iter_<N>` checkpoints of `xcult train`, Hugging Face otherwise.
+    backend: Literal["auto", "hf", "megatron"] = "auto"
     metric: Literal["mean", "answer_sum", "per_char"] = "mean"
     # "paper": bf16 scores and first-listed option wins ties, as the released script.
     mode: Literal["xcult", "paper"] = "xcult"
@@ -245,7 +248,11 @@ def _build(cls: type, table: dict[str, Any], prefix: str) -> Any:
             if isinstance(value, dict) and f.default_factory is not dataclasses.MISSING:
                 default = f.default_factory()
                 if dataclasses.is_dataclass(default):  # a partial table overrides the default's keys
-                    value = {**dataclasses.asdict(default), **value}
+                    base = dataclasses.asdict(default)
+                    for group in getattr(default, "EXCLUSIVE", ()):
+                        if any(k in value for k in group):
+                            base.update(dict.fromkeys(group))
+                    value = {**base, **value}
             kwargs[name] = _convert(value, hints[name], key)
         elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
             raise ConfigError(f"{key}: required key is missing", key)

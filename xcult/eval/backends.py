@@ -10,7 +10,7 @@ import torch
 from xcult.errors import ConfigError, MissingPathError
 
 # name -> "module:Class"; each class takes (path, device, dtype) and implements scoring.CausalLM.
-BACKENDS = {"hf": "xcult.eval.hf:HFCausalLM"}
+BACKENDS = {"hf": "xcult.eval.hf:HFCausalLM", "megatron": "xcult.eval.megatron:MegatronCausalLM"}
 
 
 def resolve_device(device: str) -> torch.device:
@@ -28,7 +28,14 @@ def resolve_dtype(dtype: str, device: torch.device, mode: str) -> torch.dtype:
     return {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[dtype]
 
 
+def backend_for(path: Path) -> str:
+    """`megatron` for an `iter_<N>` checkpoint of `xcult train`, else `hf`."""
+    return "megatron" if (path / "metadata.json").is_file() and path.name.startswith("iter_") else "hf"
+
+
 def load_model(backend: str, path: str | Path, device: str = "auto", dtype: str = "auto", mode: str = "xcult"):
+    if backend == "auto":
+        backend = backend_for(Path(path))
     if backend not in BACKENDS:
         raise ConfigError(f"eval.backend: {backend!r} is not one of {', '.join(BACKENDS)}", "eval.backend")
     if not Path(path).exists():

@@ -22,7 +22,8 @@ from xcult.io import ensure_writable, write_json_atomic, write_parquet_atomic
 from xcult.probes import Culture, load_culture
 
 SETTINGS = ("with", "without")
-STEP_DIR = re.compile(r"^step_(\d+)$")
+# A Hugging Face checkpoint per step (`step_<N>`), or Megatron ones as `xcult train` writes (`iter_<N:07d>`).
+CHECKPOINT_DIR = re.compile(r"^(?:step_(\d+)|iter_(\d{7}))$")
 
 
 def eval_dir(cfg: RunConfig) -> Path:
@@ -30,10 +31,14 @@ def eval_dir(cfg: RunConfig) -> Path:
 
 
 def find_checkpoints(root: Path) -> dict[int, Path]:
-    """`step_<N>` directories under `root`, by step."""
+    """`step_<N>` or `iter_<N>` directories under `root`, by step."""
     if not root.is_dir():
         return {}
-    return {int(m.group(1)): p for p in root.iterdir() if p.is_dir() and (m := STEP_DIR.match(p.name))}
+    found = {}
+    for p in root.iterdir():
+        if p.is_dir() and (m := CHECKPOINT_DIR.match(p.name)):
+            found[int(m.group(1) or m.group(2))] = p
+    return found
 
 
 def checkpoint_root(cfg: RunConfig, culture: str, bridges: str) -> Path:
@@ -130,7 +135,7 @@ def run_eval(cfg: RunConfig, progress: bool = True) -> dict:
             root = checkpoint_root(cfg, culture.name, setting)
             ckpts = find_checkpoints(root)
             if not ckpts:
-                raise MissingPathError(f"no step_<N> checkpoints under {root} (eval.checkpoints)", str(root))
+                raise MissingPathError(f"no step_<N> or iter_<N> checkpoints under {root} (eval.checkpoints)", str(root))
             for step, path in sorted(ckpts.items()):
                 target = out / "items" / f"{culture.name}-{setting}-step{step:06d}.parquet"
                 (done if target.exists() else todo).append((culture, setting, step, path, target))

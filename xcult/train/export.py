@@ -19,10 +19,10 @@ from xcult.errors import MissingPathError
 
 
 def run_of(checkpoint: Path) -> dict:
-    """The job of the run a checkpoint (<run>/checkpoints/iter_N) belongs to."""
-    job = checkpoint.resolve().parents[1] / "job.json"
+    """The job of the run a checkpoint (<run>/iter_N) belongs to."""
+    job = checkpoint.resolve().parent / "job.json"
     if not (checkpoint / "metadata.json").is_file() or not job.is_file():
-        raise MissingPathError(f"{checkpoint} is not an iter_<N> checkpoint of an xcult run (no metadata.json or ../../job.json)", str(checkpoint))
+        raise MissingPathError(f"{checkpoint} is not an iter_<N> checkpoint of an xcult run (no metadata.json or ../job.json)", str(checkpoint))
     return json.loads(job.read_text())
 
 

@@ -1,8 +1,8 @@
 """`xcult train`: one job file per run, one torchrun command per run.
 
 Runs: `pretrain` (English) and `ct-<lang>-<bridges>` for every language in the config,
-continuing from the pretrained model. Each run directory holds job.json, the
-checkpoints (`checkpoints/iter_<step>`), metrics.jsonl and, once finished, done.json.
+continuing from the pretrained model. Each run directory holds job.json, config.json,
+the checkpoints (`iter_<step:07d>/`), metrics.jsonl and, once finished, done.json.
 Everything that can be checked is checked here, before any process starts.
 """
 
@@ -99,10 +99,10 @@ def job(cfg: RunConfig, run: Run, dry_run: bool = False) -> dict:
         from training.checkpoint import latest
 
         pre = run_dir(cfg, Run("pretrain", "pretrain"))
-        found = latest(pre / "checkpoints") if (pre / "done.json").exists() else None
+        found = latest(pre) if (pre / "done.json").exists() else None
         if found is None and not dry_run:
             raise MissingPathError(f"{run.name} continues the pretrained model, but {pre} holds no finished run", str(pre))
-        init_from = str(found[1]) if found else str(pre / "checkpoints" / "<final>")
+        init_from = str(found[1]) if found else str(pre / "iter_<final>")
     cuda = _use_cuda()
     bf16 = t.precision == "bf16" or (t.precision == "auto" and cuda)
     use_te = t.transformer_engine == "on" or (t.transformer_engine == "auto" and cuda and _te_available())

@@ -1,0 +1,204 @@
+"""Real Megatron-Core runs on CPU through `xcult train` (torchrun, gloo) on a prep output."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+pytest.importorskip("megatron.core")
+pytest.importorskip("transformers")
+import torch  # noqa: E402
+from click.testing import CliRunner  # noqa: E402
+
+from tests.conftest import write_config  # noqa: E402
+from xcult.cli import main  # noqa: E402
+from xcult.config import load_config  # noqa: E402
+
+TRAIN = """
+[train]
+model = "tiny"
+seq_length = 32
+micro_batch_size = 4
+global_batch_size = 8
+log_every = 100
+threads = {threads}
+checkpoints = "{ckpts}"
+{more}
+
+[train.pretrain]
+steps = 24
+save_every = 8
+lr = 3e-3
+min_lr = 3e-4
+
+[train.ct]
+steps = 6
+save_every = 3
+"""
+
+
+def train_config(tmp, sample_inputs, built, name, more="", threads=2):
+    """A config over the `built` prep outputs with its own checkpoint directory."""
+    cfg, _ = built
+    path = write_config(tmp / f"{name}.toml", sample_inputs, cfg.out_dir, langs=("zh",))
+    text = path.read_text() + TRAIN.format(ckpts=tmp / name, more=more, threads=threads)
+    path.write_text(text)
+    return path
+
+
+def xcult_train(*args):
+    """`xcult train` in a child process, as a user runs it."""
+    r = subprocess.run([sys.executable, "-m", "xcult.cli", "train", *map(str, args)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    return r
+
+
+def losses(run_dir):
+    return [json.loads(line)["loss"] for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, sample_inputs, built):
+    tmp = tmp_path_factory.mktemp("train")
+    path = train_config(tmp, sample_inputs, built, "main")
+    xcult_train(path, "--stage", "pretrain")
+    xcult_train(path, "--stage", "ct", "--lang", "zh", "--bridges", "with")
+    return load_config(path), tmp
+
+
+def test_pretraining_loss_decreases(trained):
+    cfg, tmp = trained
+    run = tmp / "main" / "pretrain"
+    loss = losses(run)
+    assert len(loss) == 24
+    # Random init predicts ~uniformly over 151,936 ids: ln(151936) = 11.93.
+    assert abs(loss[0] - np.log(151936)) < 0.3
+    assert np.mean(loss[-4:]) < loss[0] - 3.0
+    assert sorted(p.name for p in run.glob("iter_*")) == ["iter_0000000", "iter_0000008", "iter_0000016", "iter_0000024"]
+    done = json.loads((run / "done.json").read_text())
+    assert done["steps"] == 24 and done["tokens"] == 24 * 8 * 32
+
+
+def test_resume_gives_the_uninterrupted_losses(trained, tmp_path, sample_inputs, built):
+    cfg, tmp = trained
+    path = train_config(tmp_path, sample_inputs, built, "resume")
+    xcult_train(path, "--stage", "pretrain", "--stop-after", "10")  # stops after step 10; newest checkpoint: 8
+    run = tmp_path / "resume" / "pretrain"
+    assert not (run / "done.json").exists() and len(losses(run)) == 10
+    xcult_train(path, "--stage", "pretrain")
+    # Steps 9-10 were logged twice (once before the stop, once after resuming from step 8): only the latter survive.
+    np.testing.assert_allclose(losses(run), losses(tmp / "main" / "pretrain"), rtol=1e-5)
+
+
+def test_two_data_parallel_processes_keep_replicas_identical(trained, tmp_path, sample_inputs, built):
+    cfg, tmp = trained
+    path = train_config(tmp_path, sample_inputs, built, "ddp", more="nproc_per_node = 2", threads=1)
+    xcult_train(path, "--stage", "pretrain")
+    run = tmp_path / "ddp" / "pretrain"
+    sums = json.loads((run / "done.json").read_text())["replica_checksums"]
+    assert len(sums) == 2 and sums[0] == sums[1]
+    # Same global batch split over two ranks: the same losses up to reduction order.
+    np.testing.assert_allclose(losses(run), losses(tmp / "main" / "pretrain"), rtol=1e-4)
+
+
+def test_continued_pretraining_starts_from_the_pretrained_model(trained):
+    from xcult.train.export import hf_state_dict, load_megatron
+
+    cfg, tmp = trained
+    ct = tmp / "main" / "ct-zh-with"
+    assert sorted(p.name for p in ct.glob("iter_*")) == ["iter_0000000", "iter_0000003", "iter_0000006"]
+    a, job = load_megatron(ct / "iter_0000000")
+    b, _ = load_megatron(tmp / "main" / "pretrain" / "iter_0000024")
+    sa, sb = hf_state_dict(a, job["arch"]), hf_state_dict(b, job["arch"])
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    assert job["data_prefix"].endswith("zh/with/zh_with") and job["init_from"].endswith("pretrain/iter_0000024")
+
+
+def test_export_logits_equal_megatron(trained, tmp_path):
+    from transformers import AutoModelForCausalLM
+
+    from xcult.train.export import load_megatron
+
+    cfg, tmp = trained
+    ckpt = tmp / "main" / "ct-zh-with" / "iter_0000006"
+    r = CliRunner().invoke(main, ["export", str(ckpt), str(tmp_path / "hf")])
+    assert r.exit_code == 0, r.output
+    hf = AutoModelForCausalLM.from_pretrained(tmp_path / "hf").eval()
+    mg, _ = load_megatron(ckpt)
+    ids = torch.tensor([[151643, 785, 6722, 315, 9625, 374, 12095, 13, 99487, 100, 1879]])
+    with torch.no_grad():
+        a = mg(ids, torch.arange(ids.shape[1])[None], None)
+        b = hf(ids).logits
+    # fp32 on both sides; different kernels (fused QKV vs split) reorder sums only.
+    assert torch.allclose(a, b, atol=1e-4), (a - b).abs().max()
+    assert (tmp_path / "hf" / "tokenizer.json").is_file()
+
+
+def test_megatron_backend_predicts_like_the_export(trained, tmp_path, qwen_tokenizer_json):
+    from tokenizers import Tokenizer
+
+    from tests.eval.test_scoring import CRAFTED
+    from xcult.eval.backends import load_model
+    from xcult.eval.scoring import ClozeScorer
+    from xcult.train.export import export
+
+    cfg, tmp = trained
+    ckpt = tmp / "main" / "ct-zh-with" / "iter_0000006"
+    hf_dir = export(ckpt, tmp_path / "hf")
+    tok = Tokenizer.from_file(str(qwen_tokenizer_json))
+    a = ClozeScorer(load_model("auto", ckpt, "cpu"), tok, 151643).score(CRAFTED)
+    b = ClozeScorer(load_model("auto", hf_dir, "cpu"), tok, 151643).score(CRAFTED)
+    for x, y in zip(a, b):
+        np.testing.assert_allclose(x.scores, y.scores, atol=1e-5)
+        assert x.prediction == y.prediction
+
+
+@pytest.mark.parametrize(
+    "more,key",
+    [
+        ('model = "huge"', "train.model"),
+        ("global_batch_size = 6", "train.global_batch_size"),
+        ("nproc_per_node = 3", "train.global_batch_size"),
+        ("seq_length = 100000", "train.seq_length"),
+    ],
+)
+def test_bad_config_fails_before_any_process(tmp_path, sample_inputs, built, more, key):
+    path = train_config(tmp_path, sample_inputs, built, "bad")
+    text = path.read_text()
+    name = more.split(" = ")[0]
+    text = "\n".join(l for l in text.splitlines() if not l.startswith(name + " ")).replace("[train]\n", f"[train]\n{more}\n", 1)
+    path.write_text(text)
+    r = CliRunner().invoke(main, ["train", str(path), "--stage", "pretrain"])
+    assert r.exit_code == 2 and key in r.output
+    assert not (tmp_path / "bad").exists()
+
+
+def test_missing_corpus_and_missing_pretraining_are_named(tmp_path, sample_inputs, built):
+    path = train_config(tmp_path, sample_inputs, built, "nopre")
+    r = CliRunner().invoke(main, ["train", str(path), "--stage", "ct", "--lang", "zh", "--bridges", "without"])
+    assert r.exit_code == 2 and "holds no finished run" in r.output
+    moved = tmp_path / "other.toml"
+    moved.write_text(path.read_text().replace(f'out_dir = "{built[0].out_dir}"', f'out_dir = "{tmp_path / "empty"}"'))
+    r = CliRunner().invoke(main, ["train", str(moved), "--stage", "pretrain"])
+    assert r.exit_code == 2 and "en.bin does not exist" in r.output and "xcult prep" in r.output
+
+
+def test_dry_run_prints_jobs_and_commands(tmp_path, sample_inputs, built):
+    path = train_config(tmp_path, sample_inputs, built, "dry")
+    r = CliRunner().invoke(main, ["train", str(path), "--all", "--dry-run"])
+    assert r.exit_code == 0, r.output
+    assert r.output.count("torch.distributed.run") == 3 and r.output.count("--standalone") == 3
+    assert '"name": "ct-zh-without"' in r.output and not (tmp_path / "dry").exists()
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_gpu_bf16_run(tmp_path, sample_inputs, built):
+    path = train_config(tmp_path, sample_inputs, built, "gpu", more='precision = "bf16"')
+    xcult_train(path, "--stage", "pretrain")
+    job = json.loads((tmp_path / "gpu" / "pretrain" / "job.json").read_text())
+    assert job["bf16"] and job["distributed_optimizer"]
+    assert np.mean(losses(tmp_path / "gpu" / "pretrain")[-4:]) < losses(tmp_path / "gpu" / "pretrain")[0] - 3.0
