@@ -181,7 +181,7 @@ def main() -> None:
             break
     else:
         # Data-parallel replicas must hold identical weights: each rank's checksum goes in done.json.
-        checksum = torch.tensor([float(sum(p.double().sum() for p in model.parameters()))], dtype=torch.float64, device=device)
+        checksum = torch.tensor([float(sum(p.detach().double().sum() for p in model.parameters()))], dtype=torch.float64, device=device)
         sums = [torch.zeros_like(checksum) for _ in range(world)]
         torch.distributed.all_gather(sums, checksum)
         if rank == 0:
