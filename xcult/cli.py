@@ -133,6 +133,52 @@ def eval_(config, model, probes, cultures, tokenizer_name, metric, mode, on_inva
         _fail(e)
 
 
+@main.command()
+@click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Rebuild indexes that are already complete.")
+def index(config: Path, force: bool) -> None:
+    """Build BM25 indexes of the corpora (and, with [eval] probes, retrieve their top-k chunks)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from xcult.config import load_config
+    from xcult.density.index import build_indexes, index_root, retrieve_probes
+
+    try:
+        cfg = load_config(config)
+        stats = build_indexes(cfg, force)
+        t = Table(title=f"BM25 indexes in {index_root(cfg)}")
+        for c in ("corpus", "chunks", "other-language chunks left out", "seconds", "chunks/s", ""):
+            t.add_column(c)
+        for corpus, s in stats.items():
+            t.add_row(corpus, str(s["chunks"]), str(s["chunks_skipped_language"]), f"{s['seconds']:.2f}", f"{s['chunks_per_second']:,.0f}", "skipped" if s.get("skipped") else "built")
+        Console().print(t)
+        if cfg.eval is not None:
+            click.echo(f"retrieval: {retrieve_probes(cfg)}")
+    except XcultError as e:
+        _fail(e)
+
+
+@main.command("search")
+@click.argument("index_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("query")
+@click.option("-k", default=10, show_default=True, help="How many chunks.")
+@click.option("--width", default=160, show_default=True, help="Snippet characters.")
+def search_cmd(index_dir: Path, query: str, k: int, width: int) -> None:
+    """Ranked chunks of one index for QUERY, with BM25 scores and snippets."""
+    from xcult.density.index import search
+
+    try:
+        hits = search(index_dir, [query], k)[0]
+    except XcultError as e:
+        _fail(e)
+    if hits.is_empty():
+        click.echo("no chunk matches")
+    for r in hits.iter_rows(named=True):
+        snippet = " ".join(r["text"].split())[:width]
+        click.echo(f"{r['rank']:3d}  {r['score']:8.3f}  chunk {r['chunk_id']}  doc {r['document_id']}  {snippet}")
+
+
 @main.command("sample-data")
 @click.argument("out", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--seed", default=0, show_default=True)

@@ -133,6 +133,16 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
+class IndexConfig:
+    # Corpora to index: "en" (the English pretraining corpus) and language codes (that
+    # language's own chunks in its without-bridges output). Default: en + every prep language.
+    corpora: list[str] | None = None
+    top_k: int = 50
+    threads: int = 0
+    heap_mb: int = 256
+
+
+@dataclass(frozen=True)
 class EvalConfig:
     # A directory or raw-URL base holding <culture>-culture-cloze_{en,<lang>}.json.
     probes: str
@@ -167,6 +177,7 @@ class RunConfig:
     prep: PrepConfig = field(default_factory=PrepConfig)
     train: TrainConfig | None = None
     eval: EvalConfig | None = None
+    index: IndexConfig = field(default_factory=IndexConfig)
     path: str = ""
 
     @property
@@ -271,6 +282,12 @@ def validate(cfg: RunConfig) -> None:
         checks += _train_checks(cfg.train)
     if cfg.eval is None and cfg.train is None:
         checks.append((p.english is not None or p.languages, "prep", "names no output: add [prep.english] or [prep.languages.XX]"))
+    ix = cfg.index
+    checks += [
+        (ix.top_k > 0, "index.top_k", "must be positive"),
+        (ix.heap_mb >= 15, "index.heap_mb", "tantivy needs at least 15 MB per thread"),
+        (all(c == "en" or c in p.languages for c in ix.corpora or []), "index.corpora", "names a corpus that is neither en nor a prep language"),
+    ]
     if cfg.eval is not None:
         e = cfg.eval
         checks += [

@@ -1,3 +1,5 @@
+pub mod analyzers;
+pub mod bm25;
 pub mod bridge;
 pub mod chunk;
 pub mod error;

@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
+use crate::analyzers::Analyzer;
+use crate::bm25::{self, IndexJob, Searcher};
 use crate::error::Error;
 use crate::prep::{self, BilingualJob, Engine, MonolingualJob};
 use crate::script::{Filtered, ScriptFilter};
@@ -139,6 +141,29 @@ fn encode_texts(
     Ok((ids, tok.uses_fast_path()))
 }
 
+/// Builds a BM25 index of chunk files (job JSON in, stats JSON out).
+#[pyfunction]
+fn build_index(py: Python<'_>, job_json: &str) -> PyResult<String> {
+    let job: IndexJob = parse(job_json, "index job")?;
+    let stats = py.allow_threads(|| bm25::build_index(&job)).map_err(to_py)?;
+    Ok(serde_json::to_string(&stats).expect("stats serialize"))
+}
+
+/// The top `k` (chunk_id, document_id, score) of each query, queries searched in parallel.
+#[pyfunction]
+fn search(py: Python<'_>, index_dir: PathBuf, language: &str, queries: Vec<String>, k: usize) -> PyResult<Vec<Vec<(u64, u64, f32)>>> {
+    let searcher = Searcher::open(&index_dir, language).map_err(to_py)?;
+    let hits = py.allow_threads(|| searcher.search_many(&queries, k)).map_err(to_py)?;
+    Ok(hits.into_iter().map(|hs| hs.into_iter().map(|h| (h.chunk_id, h.document_id, h.score)).collect()).collect())
+}
+
+/// The index terms of each text under a language's analyzer.
+#[pyfunction]
+fn analyze(py: Python<'_>, language: &str, texts: Vec<String>) -> PyResult<Vec<Vec<String>>> {
+    let a = Analyzer::for_language(language).map_err(to_py)?;
+    Ok(py.allow_threads(|| texts.iter().map(|t| a.analyze(t)).collect()))
+}
+
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
@@ -149,5 +174,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(filter_texts, m)?)?;
     m.add_function(wrap_pyfunction!(time_script_filter, m)?)?;
     m.add_function(wrap_pyfunction!(encode_texts, m)?)?;
+    m.add_function(wrap_pyfunction!(build_index, m)?)?;
+    m.add_function(wrap_pyfunction!(search, m)?)?;
+    m.add_function(wrap_pyfunction!(analyze, m)?)?;
     Ok(())
 }

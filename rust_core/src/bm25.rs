@@ -1,0 +1,252 @@
+//! BM25 retrieval over chunk files with tantivy and the per-language analyzers.
+//!
+//! One index per corpus: `text` is indexed (not stored: the chunk Parquet holds it) with
+//! the language's analyzer registered as a tantivy tokenizer; `chunk_id` and
+//! `document_id` are fast fields. A query is the set of its analyzed terms, OR-ed, so
+//! every query term contributes its BM25 weight (tantivy's k1 = 1.2, b = 0.75).
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use arrow_array::{Array, StringArray, UInt64Array};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use tantivy::collector::TopDocs;
+use tantivy::query::{BooleanQuery, Occur, Query, TermQuery};
+use tantivy::schema::{IndexRecordOption, Schema, TextFieldIndexing, TextOptions, FAST, INDEXED, STORED};
+use tantivy::tokenizer::{Token, TokenStream, Tokenizer};
+use tantivy::{doc, Index, IndexReader, ReloadPolicy, Term};
+
+use crate::analyzers::Analyzer;
+use crate::error::{Error, Result};
+
+/// The analyzer as a tantivy tokenizer. Offsets are not kept (bigrams and folded
+/// terms have none); snippets come from the chunk text.
+#[derive(Clone)]
+struct AnalyzerTokenizer(Analyzer);
+
+struct Terms {
+    tokens: Vec<Token>,
+    next: usize,
+}
+
+impl TokenStream for Terms {
+    fn advance(&mut self) -> bool {
+        self.next += 1;
+        self.next <= self.tokens.len()
+    }
+    fn token(&self) -> &Token {
+        &self.tokens[self.next - 1]
+    }
+    fn token_mut(&mut self) -> &mut Token {
+        &mut self.tokens[self.next - 1]
+    }
+}
+
+impl Tokenizer for AnalyzerTokenizer {
+    type TokenStream<'a> = Terms;
+    fn token_stream<'a>(&'a mut self, text: &'a str) -> Terms {
+        let tokens = self
+            .0
+            .analyze(text)
+            .into_iter()
+            .enumerate()
+            .map(|(position, text)| Token { offset_from: 0, offset_to: 0, position, text, position_length: 1 })
+            .collect();
+        Terms { tokens, next: 0 }
+    }
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct IndexJob {
+    pub chunks: Vec<PathBuf>,
+    pub language: String,
+    /// Index only chunks whose `language` column is one of these (empty: all).
+    #[serde(default)]
+    pub keep_languages: Vec<String>,
+    pub index_dir: PathBuf,
+    pub threads: usize,
+    pub heap_mb: usize,
+}
+
+#[derive(Serialize, Debug)]
+pub struct IndexStats {
+    pub chunks: u64,
+    pub chunks_skipped_language: u64,
+    pub seconds: f64,
+    pub chunks_per_second: f64,
+}
+
+#[derive(Serialize, Debug, Clone, PartialEq)]
+pub struct Hit {
+    pub chunk_id: u64,
+    pub document_id: u64,
+    pub score: f32,
+}
+
+fn tantivy_err(path: &Path) -> impl Fn(tantivy::TantivyError) -> Error + '_ {
+    move |e| Error::input(path, None, format!("index: {e}"))
+}
+
+fn register(index: &Index, analyzer: Analyzer) {
+    index.tokenizers().register(analyzer.name(), AnalyzerTokenizer(analyzer));
+}
+
+fn schema(analyzer: Analyzer) -> Schema {
+    let mut b = Schema::builder();
+    b.add_u64_field("chunk_id", INDEXED | FAST | STORED);
+    b.add_u64_field("document_id", FAST);
+    let indexing = TextFieldIndexing::default().set_tokenizer(analyzer.name()).set_index_option(IndexRecordOption::WithFreqs);
+    b.add_text_field("text", TextOptions::default().set_indexing_options(indexing));
+    b.build()
+}
+
+/// Builds the index of every chunk file in `job.chunks` into `job.index_dir` (which must
+/// not hold an index yet; the caller builds into a temporary directory and renames it).
+pub fn build_index(job: &IndexJob) -> Result<IndexStats> {
+    let t0 = Instant::now();
+    let analyzer = Analyzer::for_language(&job.language)?;
+    std::fs::create_dir_all(&job.index_dir).map_err(|e| Error::io(&job.index_dir, e))?;
+    let schema = schema(analyzer);
+    let index = Index::create_in_dir(&job.index_dir, schema.clone()).map_err(tantivy_err(&job.index_dir))?;
+    register(&index, analyzer);
+    let (f_chunk, f_doc, f_text) = (schema.get_field("chunk_id").unwrap(), schema.get_field("document_id").unwrap(), schema.get_field("text").unwrap());
+    let threads = if job.threads == 0 { rayon::current_num_threads() } else { job.threads };
+    let mut writer = index
+        .writer_with_num_threads::<tantivy::TantivyDocument>(threads, job.heap_mb.max(15 * threads) << 20)
+        .map_err(tantivy_err(&job.index_dir))?;
+    let (mut n, mut skipped) = (0u64, 0u64);
+    for path in &job.chunks {
+        let f = File::open(path).map_err(|e| Error::io(path, e))?;
+        let reader = ParquetRecordBatchReaderBuilder::try_new(f)
+            .and_then(|b| b.build())
+            .map_err(|e| Error::input(path, None, format!("chunk Parquet: {e}")))?;
+        for batch in reader {
+            let batch = batch.map_err(|e| Error::input(path, None, format!("chunk Parquet: {e}")))?;
+            let col = |name: &str| batch.column_by_name(name).ok_or_else(|| Error::input(path, None, format!("chunk Parquet has no `{name}` column")));
+            let ids = col("chunk_id")?.as_any().downcast_ref::<UInt64Array>().ok_or_else(|| Error::input(path, None, "chunk_id is not u64"))?;
+            let docs = col("document_id")?.as_any().downcast_ref::<UInt64Array>().ok_or_else(|| Error::input(path, None, "document_id is not u64"))?;
+            let texts = col("text")?.as_any().downcast_ref::<StringArray>().ok_or_else(|| Error::input(path, None, "text is not a string"))?;
+            let langs = col("language")?.as_any().downcast_ref::<StringArray>().ok_or_else(|| Error::input(path, None, "language is not a string"))?;
+            for i in 0..batch.num_rows() {
+                if !job.keep_languages.is_empty() && !job.keep_languages.iter().any(|l| l == langs.value(i)) {
+                    skipped += 1;
+                    continue;
+                }
+                writer
+                    .add_document(doc!(f_chunk => ids.value(i), f_doc => docs.value(i), f_text => texts.value(i)))
+                    .map_err(tantivy_err(path))?;
+                n += 1;
+            }
+        }
+    }
+    writer.commit().map_err(tantivy_err(&job.index_dir))?;
+    writer.wait_merging_threads().map_err(tantivy_err(&job.index_dir))?;
+    let seconds = t0.elapsed().as_secs_f64();
+    Ok(IndexStats { chunks: n, chunks_skipped_language: skipped, seconds, chunks_per_second: n as f64 / seconds.max(1e-9) })
+}
+
+pub struct Searcher {
+    reader: IndexReader,
+    analyzer: Analyzer,
+    text: tantivy::schema::Field,
+}
+
+impl Searcher {
+    pub fn open(dir: &Path, language: &str) -> Result<Self> {
+        let analyzer = Analyzer::for_language(language)?;
+        if !dir.join("meta.json").is_file() {
+            return Err(Error::io(dir, std::io::Error::new(std::io::ErrorKind::NotFound, "no tantivy index here (run `xcult index`)")));
+        }
+        let index = Index::open_in_dir(dir).map_err(tantivy_err(dir))?;
+        register(&index, analyzer);
+        let text = index.schema().get_field("text").map_err(|e| Error::input(dir, None, format!("index: {e}")))?;
+        let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into().map_err(tantivy_err(dir))?;
+        Ok(Searcher { reader, analyzer, text })
+    }
+
+    fn query(&self, text: &str) -> Option<Box<dyn Query>> {
+        let mut terms = self.analyzer.analyze(text);
+        terms.sort_unstable();
+        terms.dedup();
+        if terms.is_empty() {
+            return None;
+        }
+        let clauses = terms
+            .into_iter()
+            .map(|t| (Occur::Should, Box::new(TermQuery::new(Term::from_field_text(self.text, &t), IndexRecordOption::WithFreqs)) as Box<dyn Query>))
+            .collect();
+        Some(Box::new(BooleanQuery::new(clauses)))
+    }
+
+    /// The top `k` chunks for one query, best first (ties by chunk id).
+    pub fn search(&self, text: &str, k: usize) -> Result<Vec<Hit>> {
+        let Some(query) = self.query(text) else { return Ok(Vec::new()) };
+        let searcher = self.reader.searcher();
+        let top = searcher.search(&query, &TopDocs::with_limit(k)).map_err(|e| Error::config("query", e.to_string()))?;
+        let mut hits = Vec::with_capacity(top.len());
+        for (score, addr) in top {
+            let ff = searcher.segment_reader(addr.segment_ord).fast_fields();
+            let get = |name: &str| ff.u64(name).ok().and_then(|c| c.first(addr.doc_id)).unwrap_or(u64::MAX);
+            hits.push(Hit { chunk_id: get("chunk_id"), document_id: get("document_id"), score });
+        }
+        hits.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.chunk_id.cmp(&b.chunk_id)));
+        Ok(hits)
+    }
+
+    /// Many queries, in parallel over the queries.
+    pub fn search_many(&self, queries: &[String], k: usize) -> Result<Vec<Vec<Hit>>> {
+        queries.par_iter().map(|q| self.search(q, k)).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tables::ChunkWriter;
+
+    fn write_chunks(dir: &Path, lang: &str, texts: &[&str]) -> PathBuf {
+        let path = dir.join(format!("{lang}.chunks.parquet"));
+        let mut w = ChunkWriter::create(&path).unwrap();
+        for (i, t) in texts.iter().enumerate() {
+            w.push(i as u64, lang, t.to_string()).unwrap();
+        }
+        w.finish().unwrap();
+        path
+    }
+
+    #[test]
+    fn planted_chunk_ranks_first_in_every_language() {
+        let cases = [
+            ("en", vec!["the weather is mild today", "Lhasa is the capital of Tibet and lies high", "markets sell rice"], "capital of Tibet: Lhasa"),
+            ("zh", vec!["今天天气很好。", "泰山位于山东，是五岳之首。", "市场上卖大米。"], "五岳之首是泰山"),
+            ("ko", vec!["오늘 날씨가 좋다", "김치는 한국의 전통 음식이다", "시장에서 쌀을 판다"], "한국의 전통 음식 김치"),
+            ("bo", vec!["དེ་རིང་གནམ་གཤིས་ཡག་པོ་འདུག།", "བོད་ཀྱི་རྒྱལ་ས་ནི་ལྷ་ས་ཡིན།", "ཁྲོམ་ལ་འབྲས་འཚོང་།"], "བོད་ཀྱི་རྒྱལ་ས་ལྷ་ས"),
+            ("mn", vec!["ᠡᠨᠡᠳᠦᠷ ᠴᠠᠭ ᠠᠭᠠᠷ ᠰᠠᠢᠬᠠᠨ", "ᠮᠣᠩᠭᠣᠯ\u{180B}\u{202F}ᠤᠨ ᠨᠠᠶᠢᠷ ᠨᠠᠭᠠᠳᠣᠮ", "ᠵᠠᠬ\u{180E}ᠠ ᠳᠠᠭᠠᠷ"], "ᠮᠣᠩᠭᠣᠯ ᠨᠠᠭᠠᠳᠣᠮ"),
+        ];
+        for (lang, texts, query) in cases {
+            let dir = tempfile::tempdir().unwrap();
+            let chunks = write_chunks(dir.path(), lang, &texts);
+            let index_dir = dir.path().join("index");
+            let stats = build_index(&IndexJob { chunks: vec![chunks], language: lang.into(), keep_languages: vec![], index_dir: index_dir.clone(), threads: 1, heap_mb: 50 }).unwrap();
+            assert_eq!(stats.chunks, 3);
+            let hits = Searcher::open(&index_dir, lang).unwrap().search(query, 3).unwrap();
+            assert_eq!(hits[0].chunk_id, 1, "{lang}: {hits:?}");
+            assert!(hits[0].score > 0.0 && hits.windows(2).all(|w| w[0].score >= w[1].score));
+        }
+    }
+
+    #[test]
+    fn missing_index_errors_language_filter_skips_empty_query_finds_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(matches!(Searcher::open(dir.path(), "en"), Err(Error::Io { .. })));
+        let chunks = write_chunks(dir.path(), "en", &["alpha beta"]);
+        let index_dir = dir.path().join("i");
+        let stats = build_index(&IndexJob { chunks: vec![chunks], language: "en".into(), keep_languages: vec!["zh".into()], index_dir: index_dir.clone(), threads: 1, heap_mb: 50 }).unwrap();
+        assert_eq!((stats.chunks, stats.chunks_skipped_language), (0, 1));
+        let s = Searcher::open(&index_dir, "en").unwrap();
+        assert!(s.search("!!! ...", 5).unwrap().is_empty() && s.search("alpha", 5).unwrap().is_empty());
+    }
+}

@@ -1,0 +1,126 @@
+"""`xcult index` and `xcult search`: tantivy BM25 indexes of the prep chunk files.
+
+One index per corpus under `<out_dir>/index/<corpus>/`: `en` is the English pretraining
+corpus; a language code is that language's own chunks (monolingual text and the
+native halves of the pairs) from its without-bridges output. Each index is built by
+one Rust call into a temporary directory, gets its job.json and stats.json, and is
+renamed into place, so an index directory that exists is complete.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import polars as pl
+
+from xcult import _core
+from xcult.config import RunConfig
+from xcult.corpus.prep import prep_dir
+from xcult.errors import MissingPathError
+from xcult.io import ensure_writable, write_json_atomic, write_parquet_atomic
+
+
+def index_root(cfg: RunConfig) -> Path:
+    return cfg.out_dir / "index"
+
+
+def corpora(cfg: RunConfig) -> list[str]:
+    return cfg.index.corpora if cfg.index.corpora is not None else ["en", *cfg.prep.languages]
+
+
+def corpus_job(cfg: RunConfig, corpus: str, index_dir: Path) -> dict:
+    if corpus == "en":
+        chunks, keep = [prep_dir(cfg) / "en" / "en.chunks.parquet"], []
+    else:
+        chunks, keep = [prep_dir(cfg) / corpus / "without" / f"{corpus}_without.chunks.parquet"], [corpus]
+    for c in chunks:
+        if not c.is_file():
+            raise MissingPathError(f"chunk file {c} does not exist: run `xcult prep {cfg.path}` first", str(c))
+    ix = cfg.index
+    return {
+        "chunks": [str(c) for c in chunks],
+        "language": corpus,
+        "keep_languages": keep,
+        "index_dir": str(index_dir),
+        "threads": ix.threads,
+        "heap_mb": ix.heap_mb,
+    }
+
+
+def build_indexes(cfg: RunConfig, force: bool = False) -> dict[str, dict]:
+    """Builds every corpus index the config names; returns stats by corpus."""
+    root = index_root(cfg)
+    ensure_writable(root)
+    out = {}
+    for corpus in corpora(cfg):
+        final = root / corpus
+        if (final / "stats.json").exists() and not force:
+            out[corpus] = json.loads((final / "stats.json").read_text()) | {"skipped": True}
+            continue
+        tmp = root / f".{corpus}.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        job = corpus_job(cfg, corpus, tmp)
+        stats = json.loads(_core.build_index(json.dumps(job)))
+        write_json_atomic(tmp / "job.json", job | {"index_dir": str(final)})
+        write_json_atomic(tmp / "stats.json", stats)
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+        out[corpus] = stats
+    return out
+
+
+def search(index_dir: Path, queries: list[str], k: int) -> list[pl.DataFrame]:
+    """Ranked chunks per query: rank, score, chunk_id, document_id, text."""
+    job_path = index_dir / "job.json"
+    if not job_path.is_file():
+        raise MissingPathError(f"{index_dir} is not an xcult index (no job.json): run `xcult index`", str(index_dir))
+    job = json.loads(job_path.read_text())
+    hits = _core.search(str(index_dir), job["language"], queries, k)
+    ids = sorted({h[0] for hs in hits for h in hs})
+    texts = (
+        pl.scan_parquet(job["chunks"]).filter(pl.col("chunk_id").is_in(ids)).select("chunk_id", "text").collect()
+        if ids
+        else pl.DataFrame(schema={"chunk_id": pl.UInt64, "text": pl.Utf8})
+    )
+    text_of = dict(zip(texts["chunk_id"], texts["text"]))
+    return [
+        pl.DataFrame(
+            {
+                "rank": list(range(1, len(hs) + 1)),
+                "score": [h[2] for h in hs],
+                "chunk_id": [h[0] for h in hs],
+                "document_id": [h[1] for h in hs],
+                "text": [text_of.get(h[0], "") for h in hs],
+            },
+            schema={"rank": pl.Int64, "score": pl.Float32, "chunk_id": pl.UInt64, "document_id": pl.UInt64, "text": pl.Utf8},
+        )
+        for hs in hits
+    ]
+
+
+def retrieve_probes(cfg: RunConfig) -> Path:
+    """Top-k chunks for every probe statement (question with its answer filled in):
+    English statements in the English corpus, native ones in their language's corpus."""
+    from xcult.probes import load_culture
+
+    e, k = cfg.eval, cfg.index.top_k
+    frames = []
+    for name in e.cultures:
+        culture = load_culture(e.probes, name, e.lang(name), e.on_invalid)
+        for lang in ("en", culture.lang):
+            index_dir = index_root(cfg) / lang
+            statements = [it.statement() for it in culture.items(lang)]
+            for item, hits in zip(culture.index, search(index_dir, statements, k)):
+                frames.append(
+                    hits.drop("text").with_columns(
+                        culture=pl.lit(name), lang=pl.lit(lang), corpus=pl.lit(lang), item=pl.lit(item, dtype=pl.Int64)
+                    )
+                )
+    out = index_root(cfg) / "retrieval.parquet"
+    cols = ["culture", "lang", "corpus", "item", "rank", "score", "chunk_id", "document_id"]
+    write_parquet_atomic(out, pl.concat(frames).select(cols))
+    return out
