@@ -8,7 +8,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use arrow_array::{Array, StringArray, UInt64Array};
+use arrow_array::{Array, ArrayRef, LargeStringArray, StringArray, UInt64Array};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -86,6 +86,25 @@ pub struct Hit {
     pub score: f32,
 }
 
+/// A string column as written by the prep engine (Utf8) or by polars (LargeUtf8).
+enum Strings<'a> {
+    Small(&'a StringArray),
+    Large(&'a LargeStringArray),
+}
+
+impl<'a> Strings<'a> {
+    fn of(col: &'a ArrayRef) -> Option<Self> {
+        let any = col.as_any();
+        any.downcast_ref::<StringArray>().map(Strings::Small).or_else(|| any.downcast_ref::<LargeStringArray>().map(Strings::Large))
+    }
+    fn value(&self, i: usize) -> &'a str {
+        match self {
+            Strings::Small(a) => a.value(i),
+            Strings::Large(a) => a.value(i),
+        }
+    }
+}
+
 fn tantivy_err(path: &Path) -> impl Fn(tantivy::TantivyError) -> Error + '_ {
     move |e| Error::input(path, None, format!("index: {e}"))
 }
@@ -128,8 +147,8 @@ pub fn build_index(job: &IndexJob) -> Result<IndexStats> {
             let col = |name: &str| batch.column_by_name(name).ok_or_else(|| Error::input(path, None, format!("chunk Parquet has no `{name}` column")));
             let ids = col("chunk_id")?.as_any().downcast_ref::<UInt64Array>().ok_or_else(|| Error::input(path, None, "chunk_id is not u64"))?;
             let docs = col("document_id")?.as_any().downcast_ref::<UInt64Array>().ok_or_else(|| Error::input(path, None, "document_id is not u64"))?;
-            let texts = col("text")?.as_any().downcast_ref::<StringArray>().ok_or_else(|| Error::input(path, None, "text is not a string"))?;
-            let langs = col("language")?.as_any().downcast_ref::<StringArray>().ok_or_else(|| Error::input(path, None, "language is not a string"))?;
+            let texts = Strings::of(col("text")?).ok_or_else(|| Error::input(path, None, "text is not a string column"))?;
+            let langs = Strings::of(col("language")?).ok_or_else(|| Error::input(path, None, "language is not a string column"))?;
             for i in 0..batch.num_rows() {
                 if !job.keep_languages.is_empty() && !job.keep_languages.iter().any(|l| l == langs.value(i)) {
                     skipped += 1;

@@ -149,12 +149,23 @@ fn build_index(py: Python<'_>, job_json: &str) -> PyResult<String> {
     Ok(serde_json::to_string(&stats).expect("stats serialize"))
 }
 
-/// The top `k` (chunk_id, document_id, score) of each query, queries searched in parallel.
-#[pyfunction]
-fn search(py: Python<'_>, index_dir: PathBuf, language: &str, queries: Vec<String>, k: usize) -> PyResult<Vec<Vec<(u64, u64, f32)>>> {
-    let searcher = Searcher::open(&index_dir, language).map_err(to_py)?;
-    let hits = py.allow_threads(|| searcher.search_many(&queries, k)).map_err(to_py)?;
-    Ok(hits.into_iter().map(|hs| hs.into_iter().map(|h| (h.chunk_id, h.document_id, h.score)).collect()).collect())
+/// An open BM25 index: open once, search many times.
+#[pyclass(frozen)]
+struct Bm25Index(Searcher);
+
+#[pymethods]
+impl Bm25Index {
+    #[new]
+    fn new(index_dir: PathBuf, language: &str) -> PyResult<Self> {
+        Searcher::open(&index_dir, language).map(Bm25Index).map_err(to_py)
+    }
+
+    /// The top `k` (chunk_id, document_id, score) of each query; several queries are
+    /// searched in parallel.
+    fn search(&self, py: Python<'_>, queries: Vec<String>, k: usize) -> PyResult<Vec<Vec<(u64, u64, f32)>>> {
+        let hits = py.allow_threads(|| self.0.search_many(&queries, k)).map_err(to_py)?;
+        Ok(hits.into_iter().map(|hs| hs.into_iter().map(|h| (h.chunk_id, h.document_id, h.score)).collect()).collect())
+    }
 }
 
 /// The index terms of each text under a language's analyzer.
@@ -175,7 +186,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(time_script_filter, m)?)?;
     m.add_function(wrap_pyfunction!(encode_texts, m)?)?;
     m.add_function(wrap_pyfunction!(build_index, m)?)?;
-    m.add_function(wrap_pyfunction!(search, m)?)?;
+    m.add_class::<Bm25Index>()?;
     m.add_function(wrap_pyfunction!(analyze, m)?)?;
     Ok(())
 }

@@ -79,7 +79,7 @@ def search(index_dir: Path, queries: list[str], k: int) -> list[pl.DataFrame]:
     if not job_path.is_file():
         raise MissingPathError(f"{index_dir} is not an xcult index (no job.json): run `xcult index`", str(index_dir))
     job = json.loads(job_path.read_text())
-    hits = _core.search(str(index_dir), job["language"], queries, k)
+    hits = _core.Bm25Index(str(index_dir), job["language"]).search(queries, k)
     ids = sorted({h[0] for hs in hits for h in hs})
     texts = (
         pl.scan_parquet(job["chunks"]).filter(pl.col("chunk_id").is_in(ids)).select("chunk_id", "text").collect()
