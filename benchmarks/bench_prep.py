@@ -19,9 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing as mp
-import os
 import random
-import resource
 import shutil
 import subprocess
 import sys

@@ -47,7 +47,7 @@ def indexed(tmp_path_factory, sample_inputs, built):
     cfg, _ = built
     d = tmp_path_factory.mktemp("index")
     path = write_config(d / "c.toml", sample_inputs, cfg.out_dir)
-    path.write_text(path.read_text().replace("[prep]\n", f'[index]\ntop_k = 5\n\n[prep]\n', 1))
+    path.write_text(path.read_text().replace("[prep]\n", '[index]\ntop_k = 5\n\n[prep]\n', 1))
     cfg = load_config(path)
     return cfg, build_indexes(cfg, force=True)
 

@@ -1,7 +1,6 @@
 """Real Megatron-Core runs on CPU through `xcult train` (torchrun, gloo) on a prep output."""
 
 import json
-import os
 import subprocess
 import sys
 
