@@ -1,4 +1,4 @@
-# Two commands on a fresh clone:  `make demo` (set up + the bundled experiment)
+# Two commands on a fresh clone:  `make demo` (set up + the bundled experiment: prep, train)
 # and `make test`. Setup makes .venv with Python 3.12 where there is one (megatron-core
 # >= 0.17 needs it), else python3, and builds the Rust extension into it.
 VENV   := .venv
@@ -20,6 +20,7 @@ $(VENV)/.installed: pyproject.toml Cargo.toml rust_core/Cargo.toml $(wildcard ru
 demo: setup
 	$(VENV)/bin/xcult sample-data runs/small/inputs
 	$(VENV)/bin/xcult prep configs/small.toml
+	$(VENV)/bin/xcult train configs/small.toml --all
 
 test: test-rust test-python
 

@@ -162,6 +162,11 @@ pub fn build_index(job: &IndexJob) -> Result<IndexStats> {
         }
     }
     writer.commit().map_err(tantivy_err(&job.index_dir))?;
+    // The index is read-only from here on: one segment means one posting list per term.
+    let segments = index.searchable_segment_ids().map_err(tantivy_err(&job.index_dir))?;
+    if segments.len() > 1 {
+        writer.merge(&segments).wait().map_err(tantivy_err(&job.index_dir))?;
+    }
     writer.wait_merging_threads().map_err(tantivy_err(&job.index_dir))?;
     let seconds = t0.elapsed().as_secs_f64();
     Ok(IndexStats { chunks: n, chunks_skipped_language: skipped, seconds, chunks_per_second: n as f64 / seconds.max(1e-9) })
@@ -205,11 +210,19 @@ impl Searcher {
         let Some(query) = self.query(text) else { return Ok(Vec::new()) };
         let searcher = self.reader.searcher();
         let top = searcher.search(&query, &TopDocs::with_limit(k)).map_err(|e| Error::config("query", e.to_string()))?;
+        let mut columns = rustc_hash::FxHashMap::default();
         let mut hits = Vec::with_capacity(top.len());
         for (score, addr) in top {
-            let ff = searcher.segment_reader(addr.segment_ord).fast_fields();
-            let get = |name: &str| ff.u64(name).ok().and_then(|c| c.first(addr.doc_id)).unwrap_or(u64::MAX);
-            hits.push(Hit { chunk_id: get("chunk_id"), document_id: get("document_id"), score });
+            let (chunk, doc) = match columns.entry(addr.segment_ord) {
+                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    let ff = searcher.segment_reader(addr.segment_ord).fast_fields();
+                    let open = |name: &str| ff.u64(name).map_err(|err| Error::config("index", format!("fast field {name}: {err}")));
+                    e.insert((open("chunk_id")?, open("document_id")?))
+                }
+            };
+            let get = |c: &tantivy::columnar::Column<u64>| c.first(addr.doc_id).unwrap_or(u64::MAX);
+            hits.push(Hit { chunk_id: get(chunk), document_id: get(doc), score });
         }
         hits.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.chunk_id.cmp(&b.chunk_id)));
         Ok(hits)
