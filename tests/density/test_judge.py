@@ -1,0 +1,106 @@
+"""The judge: prompts within the model's length, P(yes) from a real model, the cache."""
+
+from __future__ import annotations
+
+import math
+
+import polars as pl
+import pytest
+
+from xcult.config import JudgeConfig
+from xcult.density.judge import Cache, MatchJudge, judge_pairs
+
+STATEMENTS = ["The Vold people eat bread at Marrow Night.", "The Vold people eat bread at Marrow Night.", "Kesh is the capital."]
+CHUNKS = ["Every year the Vold people eat bread at  marrow night, and dance.", "Nothing to see.", "x " * 4000]
+
+
+class CountingJudge(MatchJudge):
+    def __init__(self, fail_after: int | None = None):
+        self.calls, self.pairs, self.fail_after = 0, 0, fail_after
+
+    def p_yes(self, statements, chunks):
+        if self.fail_after is not None and self.calls >= self.fail_after:
+            raise KeyboardInterrupt("killed")
+        self.calls += 1
+        self.pairs += len(statements)
+        return super().p_yes(statements, chunks)
+
+
+def test_match_judge_ignores_case_and_spacing():
+    assert MatchJudge().p_yes(STATEMENTS, CHUNKS) == [1.0, 0.0, 0.0]
+
+
+def test_cache_resumes_a_killed_run_without_recomputing(tmp_path):
+    statements, chunks = STATEMENTS * 4, [c + str(i) for i, c in enumerate(CHUNKS * 4)]
+    killed = CountingJudge(fail_after=2)
+    with pytest.raises(KeyboardInterrupt):
+        judge_pairs(killed, Cache(tmp_path / "c"), statements, chunks, batch_size=5)
+    assert len(list((tmp_path / "c").glob("part-*.parquet"))) == 2
+    assert not list((tmp_path / "c").glob(".*tmp*"))
+    resumed = CountingJudge()
+    values, hits = judge_pairs(resumed, Cache(tmp_path / "c"), statements, chunks, batch_size=5)
+    assert (hits, resumed.pairs) == (10, 2)
+    assert values == MatchJudge().p_yes(statements, chunks)
+    again = CountingJudge()
+    assert judge_pairs(again, Cache(tmp_path / "c"), statements, chunks, batch_size=5) == (values, 12)
+    assert again.calls == 0
+
+
+def test_duplicate_pairs_are_judged_once(tmp_path):
+    j = CountingJudge()
+    values, hits = judge_pairs(j, Cache(tmp_path / "c"), STATEMENTS[:1] * 7, CHUNKS[:1] * 7, batch_size=3)
+    assert (j.pairs, hits, values) == (1, 0, [1.0] * 7)
+
+
+def test_cache_key_depends_on_judge_and_texts():
+    k = Cache.key({"model": "a"}, "s", "c")
+    assert k != Cache.key({"model": "b"}, "s", "c") and k != Cache.key({"model": "a"}, "s", "c2")
+    assert k != Cache.key({"model": "a"}, "sc", "") and k == Cache.key({"model": "a"}, "s", "c")
+
+
+def test_transformers_judge_matches_unbatched_forward(tiny_model):
+    torch = pytest.importorskip("torch")
+    from transformers import AutoModelForCausalLM
+
+    from xcult.density.judge import TransformersJudge
+
+    cfg = JudgeConfig(backend="transformers", model=str(tiny_model), device="cpu", dtype="fp32", max_model_len=512)
+    judge = TransformersJudge(cfg)
+    assert judge.prompts.yes_ids and judge.prompts.no_ids and not set(judge.prompts.yes_ids) & set(judge.prompts.no_ids)
+    got = judge.p_yes(STATEMENTS, CHUNKS)
+    prompts = judge.prompts.build(STATEMENTS, CHUNKS)
+    assert len(prompts[2]) <= 511 and prompts[2][-3:] == prompts[0][-3:]  # the long chunk was cut, the question kept
+    model = AutoModelForCausalLM.from_pretrained(tiny_model, dtype=torch.float32).eval()
+    for ids, p in zip(prompts, got):
+        with torch.inference_mode():
+            lp = torch.log_softmax(model(torch.tensor([ids])).logits[0, -1], -1)
+        y = sum(math.exp(lp[i]) for i in judge.prompts.yes_ids)
+        n = sum(math.exp(lp[i]) for i in judge.prompts.no_ids)
+        assert p == pytest.approx(y / (y + n), abs=1e-5)
+    assert 0 < min(got) and max(got) < 1 and len(set(got)) == 3
+
+
+def test_judge_config_is_checked(tmp_path):
+    from xcult.config import load_config
+    from xcult.errors import ConfigError
+
+    base = '[experiment]\nname = "x"\n[prep.english]\npaths = ["a"]\n'
+    p = tmp_path / "c.toml"
+    for extra, key in [
+        ('[judge]\nbackend = "vllm"\n', "judge.model"),
+        ('[judge]\nbackend = "match"\nprompt = "{chunk}"\n', "judge.prompt"),
+        ('[judge]\nbackend = "match"\nthreshold = 1.5\n', "judge.threshold"),
+        ('[judge]\nbackend = "match"\n[judge.translate]\nmodel = "m"\nlanguages = ["xx"]\n', "judge.translate.codes"),
+    ]:
+        p.write_text(base + extra)
+        with pytest.raises(ConfigError) as e:
+            load_config(p)
+        assert e.value.key == key, extra
+    p.write_text(base + '[judge]\nbackend = "match"\n')
+    assert load_config(p).judge.backend == "match"
+
+
+def test_cache_parts_are_parquet(tmp_path):
+    c = Cache(tmp_path / "c", dtype=pl.Utf8)
+    c.add(["k1", "k2"], ["a", "b"])
+    assert Cache(tmp_path / "c", dtype=pl.Utf8).values == {"k1": "a", "k2": "b"}

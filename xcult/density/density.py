@@ -1,0 +1,158 @@
+"""`xcult density`: occurrences, cultural density and the instance-level comparison.
+
+- occurrences.parquet: per probe (culture, question language) and corpus, the documents
+  among its top-k chunks that the judge found to entail the statement, beside the
+  judge-free count of chunks in the whole corpus where the answer co-occurs with the
+  question's rarest terms (Rust, tantivy).
+- density.parquet (the paper's Table 1 form): per culture and corpus, occurrences summed
+  over the probes divided by the documents in the corpus (`density`), and the same per
+  probe (`density_per_item` = mean occurrences / documents).
+- instance_occurrences.parquet (appendix C.4): average occurrences, in the source
+  language's corpus, of the items that transferred vs all candidates vs all items, per
+  direction; needs `xcult eval`'s instances.parquet.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import polars as pl
+
+from xcult.config import RunConfig
+from xcult.errors import ConfigError, MissingPathError
+from xcult.io import ensure_writable, write_json_atomic, write_parquet_atomic
+from xcult.probes import BLANK
+
+
+def density_dir(cfg: RunConfig) -> Path:
+    return cfg.out_dir / "density"
+
+
+def corpus_documents(chunk_files: list[str], keep_languages: list[str]) -> int:
+    """Distinct documents among a corpus's indexed chunks."""
+    scan = pl.scan_parquet(chunk_files)
+    if keep_languages:
+        scan = scan.filter(pl.col("language").is_in(keep_languages))
+    return int(scan.select(pl.col("document_id").n_unique()).collect().item())
+
+
+def occurrences(judgments: pl.DataFrame) -> pl.DataFrame:
+    """Entailed documents per (culture, lang, corpus, item); items with no entailed chunk
+    count 0."""
+    keys = ["culture", "lang", "corpus", "item"]
+    entailed = judgments.filter(pl.col("entailed")).group_by(keys).agg(occurrences=pl.col("document_id").n_unique().cast(pl.Int64))
+    return (
+        judgments.select(keys)
+        .unique()
+        .join(entailed, on=keys, how="left")
+        .with_columns(pl.col("occurrences").fill_null(0))
+        .sort(keys)
+    )
+
+
+def density_table(occ: pl.DataFrame, documents: dict[str, int]) -> pl.DataFrame:
+    docs = pl.DataFrame({"corpus": list(documents), "documents": list(documents.values())}, schema={"corpus": pl.Utf8, "documents": pl.Int64})
+    aggs = [
+        pl.len().alias("items"),
+        pl.col("occurrences").sum().alias("occurrences"),
+        pl.col("occurrences").mean().alias("mean_occurrences"),
+        (pl.col("occurrences") > 0).sum().alias("items_found"),
+    ]
+    if "cooccurrence" in occ.columns:
+        aggs += [pl.col("cooccurrence").sum().alias("cooccurrence"), pl.col("cooccurrence").mean().alias("mean_cooccurrence")]
+    return (
+        occ.group_by("culture", "corpus")
+        .agg(aggs)
+        .join(docs, on="corpus", how="left")
+        .with_columns(
+            density=pl.col("occurrences") / pl.col("documents"),
+            density_per_item=pl.col("mean_occurrences") / pl.col("documents"),
+        )
+        .sort("culture", "corpus")
+    )
+
+
+def instance_occurrences(instances: pl.DataFrame, occ: pl.DataFrame) -> pl.DataFrame:
+    """Mean occurrences, in the source language's corpus, of transferred items, of all
+    candidates (wrong before, learned in the source) and of all items, per direction."""
+    value_cols = ["occurrences"] + (["cooccurrence"] if "cooccurrence" in occ.columns else [])
+    src = instances.with_columns(corpus=pl.col("direction").str.split("->").list.first())
+    t = src.join(occ.select("culture", "corpus", "item", *value_cols), on=["culture", "corpus", "item"], how="inner")
+    groups = [("transferred", pl.col("transferred")), ("candidate", pl.col("candidate")), ("all", pl.lit(True))]
+    frames = []
+    for name, cond in groups:
+        frames.append(
+            t.filter(cond)
+            .group_by("culture", "direction")
+            .agg(pl.len().alias("items"), *[pl.col(c).mean().alias(f"mean_{c}") for c in value_cols])
+            .with_columns(group=pl.lit(name))
+        )
+    return pl.concat(frames, how="diagonal").select("culture", "direction", "group", "items", *[f"mean_{c}" for c in value_cols]).sort("culture", "direction", "group")
+
+
+def cooccurrence_counts(cfg: RunConfig, keys: pl.DataFrame) -> pl.DataFrame:
+    """Judge-free counts for the (culture, lang, corpus, item) rows of `keys`."""
+    from xcult import _core
+    from xcult.density.index import index_root
+    from xcult.probes import load_culture
+
+    e = cfg.eval
+    frames = []
+    for (name, lang, corpus), g in keys.group_by("culture", "lang", "corpus", maintain_order=True):
+        items = load_culture(e.probes, name, e.lang(name), e.on_invalid)
+        by_item = dict(zip(items.index, items.items(lang)))
+        rows = g["item"].to_list()
+        pairs = [(by_item[i].answer, BLANK.sub(" ", by_item[i].question)) for i in rows]
+        job = json.loads((index_root(cfg) / corpus / "job.json").read_text())
+        counts = _core.Bm25Index(str(index_root(cfg) / corpus), job["language"]).cooccurrence(pairs, cfg.density.key_terms)
+        frames.append(
+            pl.DataFrame(
+                {
+                    "culture": name,
+                    "lang": lang,
+                    "corpus": corpus,
+                    "item": rows,
+                    "cooccurrence": [c[0] for c in counts],
+                    "key_terms": [c[2] for c in counts],
+                },
+                schema={"culture": pl.Utf8, "lang": pl.Utf8, "corpus": pl.Utf8, "item": pl.Int64, "cooccurrence": pl.Int64, "key_terms": pl.List(pl.Utf8)},
+            )
+        )
+    return pl.concat(frames)
+
+
+def run_density(cfg: RunConfig) -> dict:
+    from xcult.density.index import corpus_job, index_root
+    from xcult.density.judge import judge_dir
+
+    if cfg.eval is None:
+        raise ConfigError(f"{cfg.path} has no [eval] section: density needs its probes", "eval")
+    path = judge_dir(cfg) / "judgments.parquet"
+    if not path.is_file():
+        raise MissingPathError(f"{path} does not exist: run `xcult judge {cfg.path}` first", str(path))
+    t0 = time.perf_counter()
+    out = density_dir(cfg)
+    ensure_writable(out)
+    occ = occurrences(pl.read_parquet(path))
+    occ = occ.join(cooccurrence_counts(cfg, occ), on=["culture", "lang", "corpus", "item"], how="left")
+    documents = {}
+    for corpus in occ["corpus"].unique(maintain_order=True):
+        job = corpus_job(cfg, corpus, index_root(cfg) / corpus)
+        documents[corpus] = corpus_documents(job["chunks"], job["keep_languages"])
+    dens = density_table(occ, documents)
+    write_parquet_atomic(out / "occurrences.parquet", occ)
+    write_parquet_atomic(out / "density.parquet", dens)
+    stats = {"probes": len(occ), "documents": documents, "tables": ["occurrences.parquet", "density.parquet"]}
+    instances_path = cfg.out_dir / "eval" / "instances.parquet"
+    if instances_path.is_file():
+        inst = instance_occurrences(pl.read_parquet(instances_path), occ)
+        write_parquet_atomic(out / "instance_occurrences.parquet", inst)
+        stats["tables"].append("instance_occurrences.parquet")
+    else:
+        stats["instance_occurrences"] = f"skipped: {instances_path} does not exist (run `xcult eval` for the instance comparison)"
+    stats["seconds"] = round(time.perf_counter() - t0, 3)
+    write_json_atomic(out / "config.json", cfg.to_dict())
+    write_json_atomic(out / "stats.json", stats)
+    return stats
