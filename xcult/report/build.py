@@ -1,0 +1,253 @@
+"""`xcult report`: polars over every stage's outputs -> PNGs and one self-contained
+`report/report.html` (images embedded as data URIs, tables as HTML, and the tables'
+exact values as JSON in a `<script id="xcult-data">` block, so every number on the page
+traces back to a Parquet file named beside it). Sections whose stage has not run are
+listed as missing, not faked."""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import time
+from pathlib import Path
+
+import polars as pl
+
+from xcult.config import RunConfig
+from xcult.io import ensure_writable, write_json_atomic
+
+FREQUENCY_BINS = [(0, 0), (1, 1), (2, 3), (4, 7), (8, 15), (16, 31), (32, None)]
+
+
+def report_dir(cfg: RunConfig) -> Path:
+    return cfg.out_dir / "report"
+
+
+def frequency_bin(n: int) -> str:
+    for lo, hi in FREQUENCY_BINS:
+        if n >= lo and (hi is None or n <= hi):
+            return str(lo) if lo == hi else (f"{lo}+" if hi is None else f"{lo}-{hi}")
+    raise ValueError(n)
+
+
+def item_frequencies(cfg: RunConfig) -> pl.DataFrame | None:
+    """Per (culture, corpus, item): the planted count for synthetic worlds, else the
+    judged occurrences from `xcult density`."""
+    from xcult.density.density import density_dir
+    from xcult.synth.write import synth_dir
+
+    planted = synth_dir(cfg) / "planted.parquet"
+    if cfg.synth is not None and planted.is_file():
+        p = pl.read_parquet(planted)
+        lang = cfg.synth.language
+        return pl.concat(
+            [
+                p.select("culture", "item", frequency=pl.col("planted_en")).with_columns(corpus=pl.lit("en")),
+                p.select("culture", "item", frequency=pl.col("planted_native") + pl.col("planted_pairs")).with_columns(corpus=pl.lit(lang)),
+            ]
+        ).select("culture", "corpus", "item", "frequency")
+    occ = density_dir(cfg) / "occurrences.parquet"
+    if occ.is_file():
+        return pl.read_parquet(occ).select("culture", "corpus", "item", frequency=pl.col("occurrences"))
+    return None
+
+
+def transfer_by_frequency(pred: pl.DataFrame, freq: pl.DataFrame) -> pl.DataFrame:
+    """Target-language accuracy at each setting's final checkpoint, with and without
+    bridges, by the fact's frequency (binned) in the source language's corpus."""
+    last = pred.group_by("setting", "culture").agg(pl.col("step").max().alias("last"))
+    p = pred.join(last, on=["setting", "culture"]).filter(pl.col("step") == pl.col("last"))
+    native = p.filter(pl.col("lang") != "en").group_by("culture").agg(pl.col("lang").first().alias("native"))
+    p = p.join(native, on="culture").with_columns(
+        direction=pl.when(pl.col("lang") == "en").then(pl.col("native") + "->en").otherwise("en->" + pl.col("native")),
+        corpus=pl.when(pl.col("lang") == "en").then(pl.col("native")).otherwise(pl.lit("en")),
+    )
+    p = p.join(freq, on=["culture", "corpus", "item"], how="inner").with_columns(
+        frequency=pl.col("frequency").map_elements(frequency_bin, return_dtype=pl.Utf8),
+        order=pl.col("frequency"),
+    )
+    wide = (
+        p.group_by("culture", "direction", "frequency", "setting")
+        .agg(pl.col("correct").mean().alias("acc"), pl.len().alias("n"), pl.col("order").min().alias("order"))
+        .pivot(on="setting", index=["culture", "direction", "frequency", "order"], values=["acc", "n"])
+    )
+    return (
+        wide.rename({"acc_with": "acc_with", "acc_without": "acc_without", "n_with": "n"})
+        .with_columns(gap=pl.col("acc_with") - pl.col("acc_without"))
+        .sort("culture", "direction", "order")
+        .select("culture", "direction", "frequency", "n", "acc_with", "acc_without", "gap")
+    )
+
+
+def _fmt(v) -> str:
+    if v is None:
+        return "—"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, float):
+        if v != v:
+            return "nan"
+        return f"{v:.3g}" if (abs(v) < 1e-3 and v != 0) else f"{v:.3f}"
+    if isinstance(v, list):
+        return ", ".join(map(str, v))
+    return html.escape(str(v))
+
+
+def table_html(t: pl.DataFrame) -> str:
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in t.columns)
+    body = "".join("<tr>" + "".join(f"<td>{_fmt(v)}</td>" for v in row) + "</tr>" for row in t.iter_rows())
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def image_html(path: Path, alt: str) -> str:
+    data = base64.b64encode(path.read_bytes()).decode()
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
+
+
+CSS = """
+body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222;background:#fff}
+h1{font-size:1.6em}h2{font-size:1.25em;margin-top:2em;border-bottom:1px solid #ddd}
+table{border-collapse:collapse;font-size:.85em;margin:.6em 0}td,th{border:1px solid #ccc;padding:3px 7px;text-align:right}
+th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}img{max-width:100%}
+.src{color:#777;font-size:.8em}.missing{color:#a33}
+"""
+
+
+def build_report(cfg: RunConfig) -> Path:
+    from xcult.density.density import density_dir
+    from xcult.eval.run import eval_dir
+    from xcult.report import figures
+    from xcult.synth.write import synth_dir
+
+    out = report_dir(cfg)
+    ensure_writable(out)
+    ev, dd = eval_dir(cfg), density_dir(cfg)
+    sections: list[str] = []
+    data: dict[str, list[dict]] = {}
+
+    def src(*paths: Path) -> str:
+        return '<p class="src">from ' + ", ".join(html.escape(str(p)) for p in paths) + "</p>"
+
+    def missing(title: str, what: str) -> None:
+        sections.append(f'<h2>{title}</h2><p class="missing">not available: {html.escape(what)}</p>')
+
+    def table(name: str, t: pl.DataFrame) -> str:
+        data[name] = t.to_dicts()
+        return table_html(t)
+
+    acc_path = ev / "accuracy.parquet"
+    if acc_path.is_file():
+        acc = pl.read_parquet(acc_path)
+        png = figures.accuracy_curves(acc, out / "accuracy_curves.png")
+        sections.append(
+            "<h2>(a) Accuracy during continued pretraining (Figure 3)</h2>"
+            "<p>Lines: EMA (weight 0.8); faint points: raw accuracy per checkpoint; dashed: chance.</p>"
+            + image_html(png, "accuracy curves")
+            + src(acc_path)
+        )
+    else:
+        missing("(a) Accuracy during continued pretraining (Figure 3)", f"{acc_path} (run `xcult eval`)")
+
+    main_path = ev / "main_table.parquet"
+    if main_path.is_file():
+        m = pl.read_parquet(main_path).select("culture", "direction", "step", "n", "acc_with", "acc_without", "gap", "ci_low", "ci_high", "p_mcnemar", "significant")
+        sections.append(
+            "<h2>(b) Transfer at the final checkpoint: acc(with bridges) − acc(without)</h2>"
+            f"<p>Paired bootstrap {int((1 - cfg.eval.alpha) * 100)}% CI; exact McNemar test; significant when both exclude no effect.</p>"
+            + table("transfer", m)
+            + src(main_path)
+        )
+    else:
+        missing("(b) Transfer", f"{main_path} (run `xcult eval`)")
+
+    pred_path, freq = ev / "predictions.parquet", item_frequencies(cfg)
+    if pred_path.is_file() and freq is not None:
+        tf = transfer_by_frequency(pl.read_parquet(pred_path), freq)
+        png = figures.transfer_by_frequency(tf, out / "transfer_by_frequency.png")
+        what = "documents the fact was planted in" if cfg.synth is not None else "judged occurrences"
+        sections.append(
+            "<h2>Transfer by frequency</h2>"
+            f"<p>Target-language accuracy at the final checkpoints by the fact's frequency ({what}) in the source language's corpus.</p>"
+            + image_html(png, "transfer by frequency")
+            + table("transfer_by_frequency", tf)
+            + src(pred_path)
+        )
+
+    dens_path, occ_path = dd / "density.parquet", dd / "occurrences.parquet"
+    if dens_path.is_file():
+        d = pl.read_parquet(dens_path)
+        body = (
+            "<h2>(c) Cultural density (Table 1)</h2>"
+            "<p>density = judged occurrences (documents with an entailing chunk among each probe's top-k) summed over the probes / documents in the corpus; "
+            "co-occurrence = chunks in the whole corpus holding the answer and the question's rarest terms (no judge).</p>"
+            + table("density", d)
+            + src(dens_path)
+        )
+        planted = synth_dir(cfg) / "planted.parquet"
+        if cfg.synth is not None and planted.is_file() and occ_path.is_file():
+            occ = pl.read_parquet(occ_path)
+            truth = freq.rename({"frequency": "planted"})
+            t = occ.join(truth, on=["culture", "corpus", "item"], how="inner")
+            png = figures.density_vs_planted(t, out / "density_vs_planted.png")
+            agree = t.group_by("corpus").agg(
+                pl.len().alias("probes"),
+                (pl.col("occurrences") == pl.col("planted").clip(upper_bound=cfg.index.top_k)).mean().alias("judged_equals_planted"),
+                pl.corr("occurrences", "planted").alias("pearson_judged"),
+                pl.corr("cooccurrence", "planted").alias("pearson_cooccurrence"),
+            ).sort("corpus")
+            body += "<p>Synthetic world: judged occurrences vs planted documents (ground truth).</p>" + image_html(png, "density vs planted") + table("density_vs_planted", agree)
+        sections.append(body)
+    else:
+        missing("(c) Cultural density", f"{dens_path} (run `xcult index`, `xcult judge`, `xcult density`)")
+
+    inst_path = ev / "instances.parquet"
+    if inst_path.is_file():
+        inst = pl.read_parquet(inst_path)
+        summary = (
+            inst.group_by("culture", "direction")
+            .agg(pl.len().alias("items"), pl.col("candidate").sum().alias("candidates"), pl.col("transferred").sum().alias("transferred"))
+            .with_columns(rate=pl.col("transferred") / pl.col("candidates"))
+            .sort("culture", "direction")
+        )
+        body = (
+            "<h2>(d) Instance level (appendix C.4)</h2>"
+            f"<p>Candidates: wrong in the target language before continued pretraining and right in the source language at the last {cfg.eval.last_k} checkpoints without bridges; "
+            f"transferred: also right in the target language at the last {cfg.eval.last_k} bridged checkpoints.</p>"
+            + table("instances", summary)
+            + src(inst_path)
+        )
+        io_path = dd / "instance_occurrences.parquet"
+        if io_path.is_file():
+            body += "<p>Mean occurrences in the source language's corpus.</p>" + table("instance_occurrences", pl.read_parquet(io_path)) + src(io_path)
+        sections.append(body)
+
+    unif_path = ev / "unification.parquet"
+    if unif_path.is_file():
+        u = pl.read_parquet(unif_path)
+        png = figures.unification(u, out / "unification.png")
+        last = u.join(u.group_by("setting", "culture").agg(pl.col("step").max().alias("s")), on=["setting", "culture"]).filter(pl.col("step") == pl.col("s")).drop("s")
+        sections.append(
+            "<h2>(e) Representation unification</h2>"
+            "<p>Cosine similarity of the mean hidden states of parallel English/native probe statements (each language centred) vs non-parallel pairs.</p>"
+            + image_html(png, "unification")
+            + table("unification_final", last.sort("culture", "setting"))
+            + src(unif_path)
+        )
+
+    title = f"xcult report — {cfg.experiment.name}"
+    payload = json.dumps(data, default=str).replace("</", "<\\/")  # cannot close the script element
+    doc = (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>{CSS}</style></head><body>"
+        f"<h1>{html.escape(title)}</h1><p class='src'>config {html.escape(str(cfg.path))}; output {html.escape(str(cfg.out_dir))}; "
+        f"generated {time.strftime('%Y-%m-%d %H:%M:%S')}</p>"
+        + "".join(sections)
+        + f"<script type='application/json' id='xcult-data'>{payload}</script>"
+        + "</body></html>"
+    )
+    target = out / "report.html"
+    tmp = target.with_name(".report.html.tmp")
+    tmp.write_text(doc, encoding="utf-8")
+    tmp.replace(target)
+    write_json_atomic(out / "data.json", data)
+    return target
