@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import torch
 import torch.nn.functional as F
 from megatron.core.models.gpt.gpt_layer_specs import get_gpt_layer_local_spec
@@ -49,6 +51,9 @@ def layer_spec(use_te: bool):
 
 
 def build_model(arch: dict, seq_length: int, bf16: bool = False, use_te: bool = False) -> GPTModel:
+    # Megatron-Core 0.19 logs a deprecation notice for every GPTModel built (HybridModel is
+    # its successor); an eval sweep builds one per checkpoint.
+    logging.getLogger("megatron.core.models.gpt.gpt_model").setLevel(logging.ERROR)
     return GPTModel(
         config=transformer_config(arch, bf16, use_te),
         transformer_layer_spec=layer_spec(use_te),

@@ -289,7 +289,18 @@ def run(config: Path | None, no_progress: bool) -> None:
         t.add_column(c, justify="right" if c == "seconds" else "left")
     for r in results:
         t.add_row(r.name, r.status, f"{r.seconds:.1f}", r.summary)
-    Console().print(t)
+    console = Console()
+    console.print(t)
+    main_table = cfg.out_dir / "eval" / "main_table.parquet"
+    if main_table.is_file():
+        import polars as pl
+
+        from xcult.eval.summary import transfer_view
+
+        console.print(transfer_view(pl.read_parquet(main_table)))
+    report = cfg.out_dir / "report" / "report.html"
+    if report.is_file():
+        console.print(f"report: {report}")
 
 
 @main.group()

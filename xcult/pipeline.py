@@ -34,11 +34,13 @@ def _synth(cfg: RunConfig, progress: bool) -> tuple[bool, str]:
 
 
 def _prep(cfg: RunConfig, progress: bool) -> tuple[bool, str]:
-    from xcult.corpus.prep import run_prep
+    from xcult.corpus import jobs
+    from xcult.corpus.prep import STATS, prep_dir, run_prep
 
+    complete = all((prep_dir(cfg) / unit / STATS).is_file() for unit in jobs.units(cfg))
     stats = run_prep(cfg, executor="local", progress=progress)
     tokens = sum(o["tokens"] for s in stats.values() for o in s["outputs"])
-    return all(s.get("skipped") for s in stats.values()), f"{len(stats)} units, {tokens:,} tokens"
+    return complete, f"{len(stats)} units, {tokens:,} tokens"
 
 
 def _train(cfg: RunConfig, progress: bool) -> tuple[bool, str]:

@@ -21,6 +21,18 @@ def _acc_table(acc: pl.DataFrame, title: str) -> Table:
     return t
 
 
+def transfer_view(main: pl.DataFrame) -> Table:
+    t = Table(title="transfer at the final checkpoint: acc(with) - acc(without)")
+    for c in ("culture", "direction", "step", "with", "without", "gap", "95% CI", "McNemar p", ""):
+        t.add_column(c)
+    for r in main.iter_rows(named=True):
+        t.add_row(
+            r["culture"], r["direction"], str(r["step"]), f"{r['acc_with']:.3f}", f"{r['acc_without']:.3f}",
+            f"{r['gap']:+.3f}", f"[{r['ci_low']:+.3f}, {r['ci_high']:+.3f}]", f"{r['p_mcnemar']:.3g}", r["mark"],
+        )
+    return t
+
+
 def print_accuracy(source: Path | pl.DataFrame, stats: dict | None = None) -> None:
     console = Console()
     if isinstance(source, pl.DataFrame):
@@ -29,13 +41,7 @@ def print_accuracy(source: Path | pl.DataFrame, stats: dict | None = None) -> No
     acc = pl.read_parquet(source / "accuracy.parquet")
     last = acc.group_by("culture", "setting").agg(pl.col("step").max())
     console.print(_acc_table(acc.join(last, on=["culture", "setting", "step"]).sort("culture", "setting", "lang"), "accuracy at the final checkpoint"))
-    main = pl.read_parquet(source / "main_table.parquet")
-    t = Table(title="transfer at the final checkpoint: acc(with) - acc(without)")
-    for c in ("culture", "direction", "step", "gap", "95% CI", "McNemar p", ""):
-        t.add_column(c)
-    for r in main.iter_rows(named=True):
-        t.add_row(r["culture"], r["direction"], str(r["step"]), f"{r['gap']:+.3f}", f"[{r['ci_low']:+.3f}, {r['ci_high']:+.3f}]", f"{r['p_mcnemar']:.3g}", r["mark"])
-    console.print(t)
+    console.print(transfer_view(pl.read_parquet(source / "main_table.parquet")))
     if stats:
         console.print(
             f"{stats['checkpoints_scored']} checkpoints scored, {stats['checkpoints_skipped']} already done; "

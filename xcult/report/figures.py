@@ -92,15 +92,20 @@ def transfer_by_frequency(t: pl.DataFrame, path: Path) -> Path:
     """Target-language accuracy with and without bridges by the fact's frequency in the
     source language's corpus (final checkpoints)."""
     keys = t.select("culture", "direction").unique(maintain_order=True).rows()
-    fig, axes = plt.subplots(1, len(keys), figsize=(3.2 * len(keys), 2.8), squeeze=False, sharey=True)
-    for ax, (culture, direction) in zip(axes[0], keys):
-        g = t.filter((pl.col("culture") == culture) & (pl.col("direction") == direction)).sort("frequency")
+    cols = min(3, len(keys))
+    rows = (len(keys) + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 2.8 * rows), squeeze=False, sharey=True)
+    for ax in axes.flat[len(keys) :]:
+        ax.axis("off")
+    for ax, (culture, direction) in zip(axes.flat, keys):
+        g = t.filter((pl.col("culture") == culture) & (pl.col("direction") == direction))  # rows come in bin order
         x = [str(v) for v in g["frequency"]]
         ax.plot(x, g["acc_with"], "o-", color=COLORS["with"], label="with")
         ax.plot(x, g["acc_without"], "o-", color=COLORS["without"], label="without")
         ax.set_title(f"{culture} {direction}", fontsize=9)
         ax.set_xlabel("frequency in source corpus")
         ax.set_ylim(0, 1.02)
-    axes[0][0].set_ylabel("accuracy")
+    for row in axes:
+        row[0].set_ylabel("accuracy")
     axes[0][0].legend(fontsize=7)
     return _save(fig, path)
