@@ -14,6 +14,7 @@ import hashlib
 import json
 import math
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Protocol
 
@@ -254,12 +255,15 @@ def judge_pairs(judge: Judge, cache: Cache, statements: list[str], chunks: list[
         if k not in cache.values:
             first.setdefault(k, i)
     todo = list(first.values())
+    per_key = Counter(keys)
+    if progress is not None and hits:
+        progress(hits)
     for start in range(0, len(todo), batch_size):
         batch = todo[start : start + batch_size]
         values = judge.p_yes([statements[i] for i in batch], [chunks[i] for i in batch])
         cache.add([keys[i] for i in batch], values)
         if progress is not None:
-            progress(len(batch))
+            progress(sum(per_key[keys[i]] for i in batch))
     return [cache.values[k] for k in keys], hits
 
 

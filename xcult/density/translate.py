@@ -25,10 +25,6 @@ class Translator:
         self.model = AutoModelForSeq2SeqLM.from_pretrained(cfg.model).to(self.device).eval()
         self.max_len = min(getattr(self.tok, "model_max_length", 1024) or 1024, 1024)
 
-    def identity(self) -> dict:
-        c = self.cfg
-        return {"translator": c.model, "target": c.codes[c.target], "max_new_tokens": c.max_new_tokens}
-
     def translate(self, texts: list[str], lang: str) -> list[str]:
         c = self.cfg
         if hasattr(self.tok, "src_lang"):
@@ -57,8 +53,8 @@ def translate_pairs(
     rows = [i for i, lang in enumerate(langs) if lang in cfg.languages]
     if not rows:
         return statements, chunks, 0
-    translator = Translator(cfg)
-    ident = translator.identity()
+    translator = None
+    ident = {"translator": cfg.model, "target": cfg.codes[cfg.target], "max_new_tokens": cfg.max_new_tokens}
     statements, chunks = list(statements), list(chunks)
     done = 0
     for lang in sorted({langs[i] for i in rows}):
@@ -66,6 +62,8 @@ def translate_pairs(
         texts = list(dict.fromkeys([statements[i] for i in mine] + [chunks[i] for i in mine]))
         keys = {t: cache.key(ident, lang, t) for t in texts}
         todo = [t for t in texts if keys[t] not in cache.values]
+        if todo and translator is None:
+            translator = Translator(cfg)  # loaded only when something is not cached
         for start in range(0, len(todo), cfg.batch_size * 8):
             part = todo[start : start + cfg.batch_size * 8]
             cache.add([keys[t] for t in part], translator.translate(part, lang))

@@ -9,7 +9,6 @@ Everything that can be checked is checked here, before any process starts.
 from __future__ import annotations
 
 import dataclasses
-
 import math
 import os
 import shlex
