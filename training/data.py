@@ -11,9 +11,7 @@ from dataclasses import dataclass
 from typing import Iterator
 
 import torch
-from megatron.core.datasets.blended_megatron_dataset_builder import (
-    BlendedMegatronDatasetBuilder,
-)
+from megatron.core.datasets.blended_megatron_dataset_builder import BlendedMegatronDatasetBuilder
 from megatron.core.datasets.gpt_dataset import GPTDataset, GPTDatasetConfig
 
 KEYS = ("tokens", "labels", "loss_mask", "position_ids")

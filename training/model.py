@@ -44,9 +44,7 @@ def transformer_config(arch: dict, bf16: bool, use_te: bool) -> TransformerConfi
 
 def layer_spec(use_te: bool):
     if use_te:
-        from megatron.core.models.gpt.gpt_layer_specs import (
-            get_gpt_layer_with_transformer_engine_spec,
-        )
+        from megatron.core.models.gpt.gpt_layer_specs import get_gpt_layer_with_transformer_engine_spec
 
         return get_gpt_layer_with_transformer_engine_spec()
     return get_gpt_layer_local_spec(normalization="RMSNorm")

@@ -10,13 +10,7 @@ import pytest
 from tests.conftest import write_config
 from xcult.config import load_config
 from xcult.corpus.prep import build_unit, prep_dir
-from xcult.errors import (
-    ConfigError,
-    InputError,
-    MissingPathError,
-    PathError,
-    TokenizerError,
-)
+from xcult.errors import ConfigError, InputError, MissingPathError, PathError, TokenizerError
 
 
 def english_only(tmp_path: Path, lines: list[bytes], on_error: str = "error", extra: str = "") -> object:

@@ -5,12 +5,7 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from xcult.density.density import (
-    corpus_documents,
-    density_table,
-    instance_occurrences,
-    occurrences,
-)
+from xcult.density.density import corpus_documents, density_table, instance_occurrences, occurrences
 
 
 def judgments() -> pl.DataFrame:

@@ -15,7 +15,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from xcult import __version__, _core
+from xcult import __version__
+from xcult import _core
 from xcult.config import RunConfig
 from xcult.corpus import jobs
 from xcult.io import ensure_writable, write_json_atomic
