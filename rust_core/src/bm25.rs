@@ -176,6 +176,9 @@ pub struct Searcher {
     reader: IndexReader,
     analyzer: Analyzer,
     text: tantivy::schema::Field,
+    /// (chunk_id, document_id) fast-field columns per segment, opened once: the index
+    /// is never reloaded (ReloadPolicy::Manual), so segment ordinals are stable.
+    ids: Vec<(tantivy::columnar::Column<u64>, tantivy::columnar::Column<u64>)>,
 }
 
 impl Searcher {
@@ -187,8 +190,14 @@ impl Searcher {
         let index = Index::open_in_dir(dir).map_err(tantivy_err(dir))?;
         register(&index, analyzer);
         let text = index.schema().get_field("text").map_err(|e| Error::input(dir, None, format!("index: {e}")))?;
-        let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into().map_err(tantivy_err(dir))?;
-        Ok(Searcher { reader, analyzer, text })
+        let reader: IndexReader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into().map_err(tantivy_err(dir))?;
+        let mut ids = Vec::new();
+        for segment in reader.searcher().segment_readers() {
+            let ff = segment.fast_fields();
+            let open = |name: &str| ff.u64(name).map_err(|err| Error::config("index", format!("fast field {name}: {err}")));
+            ids.push((open("chunk_id")?, open("document_id")?));
+        }
+        Ok(Searcher { reader, analyzer, text, ids })
     }
 
     fn query(&self, text: &str) -> Option<Box<dyn Query>> {
@@ -210,17 +219,9 @@ impl Searcher {
         let Some(query) = self.query(text) else { return Ok(Vec::new()) };
         let searcher = self.reader.searcher();
         let top = searcher.search(&query, &TopDocs::with_limit(k)).map_err(|e| Error::config("query", e.to_string()))?;
-        let mut columns = rustc_hash::FxHashMap::default();
         let mut hits = Vec::with_capacity(top.len());
         for (score, addr) in top {
-            let (chunk, doc) = match columns.entry(addr.segment_ord) {
-                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-                std::collections::hash_map::Entry::Vacant(e) => {
-                    let ff = searcher.segment_reader(addr.segment_ord).fast_fields();
-                    let open = |name: &str| ff.u64(name).map_err(|err| Error::config("index", format!("fast field {name}: {err}")));
-                    e.insert((open("chunk_id")?, open("document_id")?))
-                }
-            };
+            let (chunk, doc) = &self.ids[addr.segment_ord as usize];
             let get = |c: &tantivy::columnar::Column<u64>| c.first(addr.doc_id).unwrap_or(u64::MAX);
             hits.push(Hit { chunk_id: get(chunk), document_id: get(doc), score });
         }
@@ -230,6 +231,9 @@ impl Searcher {
 
     /// Many queries, in parallel over the queries.
     pub fn search_many(&self, queries: &[String], k: usize) -> Result<Vec<Vec<Hit>>> {
+        if queries.len() == 1 {
+            return Ok(vec![self.search(&queries[0], k)?]);  // no thread-pool hop for one query
+        }
         queries.par_iter().map(|q| self.search(q, k)).collect()
     }
 
