@@ -23,6 +23,12 @@ def write_json_atomic(path: Path, data: Any) -> None:
     os.replace(tmp, path)
 
 
+def write_text_atomic(path: Path, text: str) -> None:
+    tmp = _tmp(path)
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
 def write_parquet_atomic(path: Path, frame) -> None:
     """Writes a polars DataFrame."""
     tmp = _tmp(path)

@@ -6,7 +6,7 @@ interrupted one resumes at the first unfinished step of the first unfinished sta
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 from xcult.config import RunConfig
@@ -19,7 +19,6 @@ class StageResult:
     status: str  # "done", "skipped" (already complete), "not configured"
     seconds: float
     summary: str = ""
-    details: dict = field(default_factory=dict)
 
 
 class StageFailed(XcultError):

@@ -99,10 +99,11 @@ def cooccurrence_counts(cfg: RunConfig, keys: pl.DataFrame) -> pl.DataFrame:
     from xcult.probes import load_culture
 
     e = cfg.eval
+    cultures = {name: load_culture(e.probes, name, e.lang(name), e.on_invalid) for name in keys["culture"].unique()}
     frames = []
     for (name, lang, corpus), g in keys.group_by("culture", "lang", "corpus", maintain_order=True):
-        items = load_culture(e.probes, name, e.lang(name), e.on_invalid)
-        by_item = dict(zip(items.index, items.items(lang)))
+        culture = cultures[name]
+        by_item = dict(zip(culture.index, culture.items(lang)))
         rows = g["item"].to_list()
         pairs = [(by_item[i].answer, BLANK.sub(" ", by_item[i].question)) for i in rows]
         job = json.loads((index_root(cfg) / corpus / "job.json").read_text())

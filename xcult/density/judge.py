@@ -69,6 +69,21 @@ class Prompts:
         if set(self.yes_ids) & set(self.no_ids):
             raise ConfigError(f"judge.yes/judge.no: {cfg.yes!r} and {cfg.no!r} share a first token", "judge.yes")
 
+    def identity(self) -> dict:
+        """What decides an LLM judge's answer besides the texts (the cache key). Both LLM
+        backends share it: the same model and prompt give the same P(yes) up to dtype."""
+        c = self.cfg
+        return {
+            "backend": "llm",
+            "model": c.model,
+            "prompt": c.prompt,
+            "yes": c.yes,
+            "no": c.no,
+            "chat": self.chat,
+            "max_chunk_chars": c.max_chunk_chars,
+            "max_len": self.max_len,
+        }
+
     def _word_ids(self, word: str) -> list[int]:
         """First tokens of the word's spellings ("yes", " yes", "Yes", " Yes")."""
         ids = []
@@ -135,8 +150,7 @@ class VllmJudge:
         self.params = SamplingParams(max_tokens=1, temperature=1.0, allowed_token_ids=ids, logprobs=len(ids))
 
     def identity(self) -> dict:
-        c = self.cfg
-        return {"backend": "llm", "model": c.model, "prompt": c.prompt, "yes": c.yes, "no": c.no, "chat": self.prompts.chat, "max_chunk_chars": c.max_chunk_chars}
+        return self.prompts.identity()
 
     def close(self) -> None:
         """Stops the engine's processes now rather than at interpreter exit."""
@@ -172,8 +186,7 @@ class TransformersJudge:
         self.ids = self.prompts.yes_ids + self.prompts.no_ids
 
     def identity(self) -> dict:
-        c = self.cfg
-        return {"backend": "llm", "model": c.model, "prompt": c.prompt, "yes": c.yes, "no": c.no, "chat": self.prompts.chat, "max_chunk_chars": c.max_chunk_chars}
+        return self.prompts.identity()
 
     def p_yes(self, statements: list[str], chunks: list[str]) -> list[float]:
         torch = self.torch
@@ -183,7 +196,6 @@ class TransformersJudge:
         budget = 16384  # tokens per forward
         start = 0
         while start < len(order):
-            width = len(encoded[order[start]])
             end = start + 1
             while end < len(order) and len(encoded[order[end]]) * (end - start + 1) <= budget:
                 end += 1

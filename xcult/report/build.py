@@ -15,7 +15,7 @@ from pathlib import Path
 import polars as pl
 
 from xcult.config import RunConfig
-from xcult.io import ensure_writable, write_json_atomic
+from xcult.io import ensure_writable, write_json_atomic, write_text_atomic
 
 FREQUENCY_BINS = [(0, 0), (1, 1), (2, 3), (4, 7), (8, 15), (16, 31), (32, None)]
 
@@ -73,7 +73,7 @@ def transfer_by_frequency(pred: pl.DataFrame, freq: pl.DataFrame) -> pl.DataFram
         .pivot(on="setting", index=["culture", "direction", "frequency", "order"], values=["acc", "n"])
     )
     return (
-        wide.rename({"acc_with": "acc_with", "acc_without": "acc_without", "n_with": "n"})
+        wide.rename({"n_with": "n"})
         .with_columns(gap=pl.col("acc_with") - pl.col("acc_without"))
         .sort("culture", "direction", "order")
         .select("culture", "direction", "frequency", "n", "acc_with", "acc_without", "gap")
@@ -246,8 +246,6 @@ def build_report(cfg: RunConfig) -> Path:
         + "</body></html>"
     )
     target = out / "report.html"
-    tmp = target.with_name(".report.html.tmp")
-    tmp.write_text(doc, encoding="utf-8")
-    tmp.replace(target)
+    write_text_atomic(target, doc)
     write_json_atomic(out / "data.json", data)
     return target

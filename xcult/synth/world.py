@@ -120,8 +120,8 @@ class World:
         subject = ["the", fact.community, "people"]
         return subject + verb + [value], subject + [value] + verb
 
-    def fact_sentences(self, fact: Fact, value: str | None = None) -> tuple[str, str]:
-        en, xx = self.fact_words(fact, value or fact.value)
+    def fact_sentences(self, fact: Fact) -> tuple[str, str]:
+        en, xx = self.fact_words(fact, fact.value)
         return self.english(en), self.native(xx)
 
     def questions(self, fact: Fact) -> tuple[str, str]:
@@ -131,9 +131,6 @@ class World:
         en_q = self.english(en).replace(marker, "____")
         xx_q = self.word_join.join("____" if w == marker else self.lexicon[w] for w in xx if w not in ("the", "a")) + self.end
         return en_q, xx_q
-
-    def native_value(self, value: str) -> str:
-        return self.lexicon[value]
 
     def filler(self, rng: random.Random) -> list[str]:
         """A neutral sentence (English word order) from the filler grammar, sometimes

@@ -58,11 +58,10 @@ def _corpus(world: World, rng: random.Random, native: bool, filler_docs: int) ->
 
 
 def _write_lines(path: Path, lines) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8") as f:
+    # Plain writes: the whole world is built in a temporary directory renamed at the end.
+    with open(path, "w", encoding="utf-8") as f:
         for line in lines:
             f.write(line + "\n")
-    os.replace(tmp, path)
 
 
 def _train_tokenizer(texts: list[str], vocab_size: int, eod: str, out: Path) -> None:
@@ -75,9 +74,7 @@ def _train_tokenizer(texts: list[str], vocab_size: int, eod: str, out: Path) -> 
         vocab_size=vocab_size, special_tokens=[eod], initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False
     )
     tok.train_from_iterator(texts, trainer)
-    tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
-    tok.save(str(tmp))
-    os.replace(tmp, out)
+    tok.save(str(out))
 
 
 def run_synth(cfg: RunConfig, force: bool = False) -> dict:
@@ -119,7 +116,7 @@ def run_synth(cfg: RunConfig, force: bool = False) -> dict:
             random.Random(cfg.experiment.seed * 7919 + f.item).shuffle(options)
             en_q, xx_q = world.questions(f)
             en_items.append({"question": en_q, "options": options, "answer": f.value})
-            xx_items.append({"question": xx_q, "options": [world.native_value(o) for o in options], "answer": world.native_value(f.value)})
+            xx_items.append({"question": xx_q, "options": [world.lexicon[o] for o in options], "answer": world.lexicon[f.value]})
             rows.append(
                 {
                     "culture": tier,
