@@ -40,7 +40,7 @@ def test_unknown_language_needs_its_scripts(tmp_path, sample_inputs):
     assert e.value.key == "prep.languages.ja.keep_scripts"
 
 
-@pytest.mark.parametrize("name", ["small.toml", "paper.toml"])
+@pytest.mark.parametrize("name", ["small.toml", "paper.toml", "demo.toml"])
 def test_shipped_configs_load_and_round_trip_through_rust(name):
     cfg = load_config(ROOT / "configs" / name)
     for unit in jobs.units(cfg):

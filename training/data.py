@@ -29,12 +29,18 @@ class TokenIds:
         return {"class": "TokenIds", "vocab_size": self.vocab_size, "eod": self.eod}
 
 
-def build_dataset(prefix: str, num_samples: int, seq_length: int, seed: int, vocab_size: int, eod: int, cache_dir: str) -> GPTDataset:
+def build_dataset(blend: list[tuple[str, float]], num_samples: int, seq_length: int, seed: int, vocab_size: int, eod: int, cache_dir: str):
+    """One prefix, or a weighted blend of prefixes (continued pretraining with English
+    replay): Megatron's BlendedDataset draws each sample's source by weight, seeded."""
+    prefixes = [p for p, _ in blend]
+    if len(blend) == 1:
+        splits = {"blend": (prefixes, None), "split": "100,0,0"}
+    else:  # weights need a size for every split named, so only the training split is
+        splits = {"blend_per_split": [(prefixes, [w for _, w in blend]), None, None]}
     config = GPTDatasetConfig(
         random_seed=seed,
         sequence_length=seq_length,
-        blend=([prefix], None),
-        split="100,0,0",
+        **splits,
         path_to_cache=cache_dir,
         tokenizer=TokenIds(vocab_size, eod),
         reset_position_ids=False,
@@ -47,7 +53,7 @@ def build_dataset(prefix: str, num_samples: int, seq_length: int, seed: int, voc
     return train
 
 
-def step_batches(dataset: GPTDataset, step: int, global_batch: int, micro_batch: int, dp_rank: int, dp_size: int, device) -> Iterator[dict]:
+def step_batches(dataset, step: int, global_batch: int, micro_batch: int, dp_rank: int, dp_size: int, device) -> Iterator[dict]:
     """The micro-batches of one optimizer step for this data-parallel rank."""
     per_rank = global_batch // dp_size
     base = step * global_batch + dp_rank * per_rank

@@ -75,7 +75,7 @@ def main() -> None:
     seq, micro, gbs, steps = job["seq_length"], job["micro_batch_size"], job["global_batch_size"], job["steps"]
     sched = job["schedule"]
 
-    dataset = build_dataset(job["data_prefix"], steps * gbs, seq, job["seed"], job["arch"]["vocab_size"], job["eod"], job["cache_dir"])
+    dataset = build_dataset(job["data_blend"], steps * gbs, seq, job["seed"], job["arch"]["vocab_size"], job["eod"], job["cache_dir"])
 
     # Model: same seed on every rank, so replicas start identical.
     torch.manual_seed(job["seed"])

@@ -51,7 +51,8 @@ def prep(config: Path, force: bool, executor: str | None, no_progress: bool) -> 
 @click.option("--all", "all_", is_flag=True, help="Every run in order (pretrain, then each language x setting), skipping finished ones.")
 @click.option("--dry-run", is_flag=True, help="Print the resolved jobs and torchrun commands; start nothing.")
 @click.option("--stop-after", type=int, default=None, help="Stop each run after this step (it resumes later).")
-def train(config: Path, stage, lang, bridges, all_, dry_run, stop_after) -> None:
+@click.option("--force", is_flag=True, help="Retrain from scratch, deleting the run's checkpoints (a run whose inputs changed needs it).")
+def train(config: Path, stage, lang, bridges, all_, dry_run, stop_after, force) -> None:
     """Pretrain and continue pretraining with Megatron-Core under torchrun."""
     import json
 
@@ -72,10 +73,10 @@ def train(config: Path, stage, lang, bridges, all_, dry_run, stop_after) -> None
                 click.echo(json.dumps(job, indent=2))
                 click.echo("+ " + " ".join(launch.torchrun_command(cfg, launch.run_dir(cfg, run) / "job.json", extra)))
                 continue
-            if launch.is_done(cfg, run):
-                click.echo(f"{run.name}: finished, skipped")
+            if not force and launch.is_done(cfg, run):
+                click.echo(f"{run.name}: finished and current, skipped")
                 continue
-            rc = launch.launch(cfg, run, extra)
+            rc = launch.launch(cfg, run, extra, force=force)
             if rc != 0:
                 click.secho(f"{run.name}: torchrun exited with {rc}", fg="red", err=True)
                 sys.exit(rc)
@@ -298,9 +299,56 @@ def run(config: Path | None, no_progress: bool) -> None:
         from xcult.eval.summary import transfer_view
 
         console.print(transfer_view(pl.read_parquet(main_table)))
+        diag = cfg.out_dir / "eval" / "diagnostics.parquet"
+        if diag.is_file():
+            from xcult.eval.summary import diagnostics_line
+
+            console.print(diagnostics_line(pl.read_parquet(diag)))
     report = cfg.out_dir / "report" / "report.html"
     if report.is_file():
         console.print(f"report: {report}")
+
+
+@main.command()
+@click.argument("config", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override for every run (TOML value).")
+@click.option("--grid", "grids", multiple=True, metavar="KEY=V1;V2", help="One run per value (several --grid multiply).")
+@click.option("--seeds", default=None, help="Comma-separated experiment seeds (default: the config's).")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None, help="Default: runs/<name>-sweep.")
+@click.option("--jobs", type=int, default=None, help="Runs side by side (default: cores / train.threads).")
+@click.option("--dry-run", is_flag=True, help="Write and validate the run configs; run nothing.")
+def sweep(config: Path, sets, grids, seeds, out, jobs, dry_run) -> None:
+    """Many runs from one CONFIG (overrides x seeds), each an ordinary `xcult run`; then
+    one table of transfer gaps across them (resumable: finished runs are skipped)."""
+    import tomllib
+
+    from rich.console import Console
+
+    from xcult.config import load_config
+    from xcult.eval.summary import sweep_view
+    from xcult.sweep import collect, default_jobs, execute, plan
+
+    try:
+        base = load_config(config)
+        seed_list = [int(x) for x in seeds.split(",")] if seeds else [base.experiment.seed]
+        out = out or Path("runs") / f"{base.experiment.name}-sweep"
+        runs = plan(config, list(sets), list(grids), seed_list, out)
+        click.echo(f"sweep: {len(runs)} runs under {out}")
+        if dry_run:
+            for r in runs:
+                click.echo(f"  {r.label}: {r.config}")
+            return
+        threads = tomllib.loads(config.read_text()).get("train", {}).get("threads", 0) or 2
+        codes = execute(runs, jobs or default_jobs(threads), echo=click.echo)
+        summary = collect(runs, out)
+    except XcultError as e:
+        _fail(e)
+    if not summary.is_empty():
+        Console().print(sweep_view(summary))
+        click.echo(f"summary: {out / 'summary.parquet'}")
+    failed = [k for k, c in codes.items() if c != 0]
+    if failed:
+        raise click.ClickException(f"{len(failed)} runs failed: {', '.join(failed)} (their run.log says why; run the sweep again to resume)")
 
 
 @main.group()

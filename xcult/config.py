@@ -118,6 +118,9 @@ class TrainConfig:
         default_factory=lambda: ScheduleConfig(steps=None, tokens=5_000_000_000, lr=3e-4, min_lr=3e-5, save_every=1000)
     )
     ct: ScheduleConfig = field(default_factory=ScheduleConfig)
+    # Share of continued-pretraining samples drawn from the English pretraining corpus
+    # (replay against forgetting what English taught); 0 = the paper's recipe.
+    replay_english: float = 0.0
     # Where runs write checkpoints: <checkpoints>/pretrain, <checkpoints>/ct-<lang>-<bridges>.
     checkpoints: str = "{out_dir}/checkpoints"
     # torchrun: processes per node, nodes, rendezvous (host:port; under Slurm the launcher
@@ -210,6 +213,11 @@ class EvalConfig:
     cultures: list[str] = field(default_factory=lambda: ["zh", "bo"])
     # Native question language per culture where it differs from the culture code.
     languages: dict[str, str] = field(default_factory=dict)
+    # Diagnostics: a directory of swapped-community probes (same file names as `probes`;
+    # accuracy there is option-prior bias), and held-out parallel pairs (JSON lines of
+    # kind, en, xx, word) for translation accuracy. `xcult synth` writes both.
+    controls: str | None = None
+    translation: str | None = None
     # Where a culture's continued-pretraining checkpoints live: `iter_<N>` (as `xcult train`
     # writes them) or `step_<N>` (HF) directories; {out_dir}, {lang}, {bridges} are filled in.
     checkpoints: str = "{out_dir}/checkpoints/ct-{lang}-{bridges}"
@@ -236,18 +244,20 @@ class TierConfig:
     """A group of communities; each tier is one probe culture."""
 
     communities: int
-    en: Literal["frequent", "rare"]
-    native: Literal["frequent", "rare"]
+    # Where the tier's facts are frequent: "native" (rare in English: a low-resource
+    # culture), "en" (the paper's appendix D), "both", or "split" (each fact frequent in
+    # one corpus, half each: knowledge frequent in both corpora). Elsewhere they are rare.
+    frequent_in: Literal["native", "en", "both", "split"]
 
 
 def _default_tiers() -> dict[str, TierConfig]:
-    # The paper's density pattern: a low-resource culture's facts are frequent in its own
-    # language and rare in English; a high-resource one's are frequent in both. The
+    # The paper's density pattern: a low-resource culture's knowledge is frequent in its
+    # own language and rare in English; a high-resource one's is frequent in both. The
     # english tier (known mostly in English) measures English -> native transfer.
     return {
-        "low": TierConfig(communities=4, en="rare", native="frequent"),
-        "high": TierConfig(communities=4, en="frequent", native="frequent"),
-        "english": TierConfig(communities=4, en="frequent", native="rare"),
+        "low": TierConfig(communities=30, frequent_in="native"),
+        "high": TierConfig(communities=30, frequent_in="split"),
+        "english": TierConfig(communities=30, frequent_in="en"),
     }
 
 
@@ -258,18 +268,44 @@ class SynthConfig:
     attributes: list[str] = field(default_factory=lambda: ["festival", "food", "dwelling", "region", "custom"])
     values_per_attribute: int = 8
     # Documents holding a fact in a corpus where it is frequent (cycled over the facts),
-    # and where it is rare.
-    frequencies: list[int] = field(default_factory=lambda: [2, 4, 8, 16, 32])
-    rare: list[int] = field(default_factory=lambda: [0, 0, 1])
+    # and where it is rare (0: the fact is absent there).
+    frequencies: list[int] = field(default_factory=lambda: [4, 8, 16, 32])
+    rare: list[int] = field(default_factory=lambda: [0])
+    # "svo": the native language is a word-for-word clone of English; "sov": the value
+    # comes before the verb natively.
+    word_order: Literal["svo", "sov"] = "svo"
+    # "word": one token per word (a word-level tokenizer.json); "bpe": a byte-level BPE
+    # trained on the world (native words cut into pieces; language easy to extract).
+    tokenization: Literal["word", "bpe"] = "word"
+    vocab_size: int = 2048  # of the BPE tokenizer (word-level: the lexicon's size)
+    # Paraphrase templates per fact sentence (the subject phrase; probes use the first).
+    # With more than one, a fact's documents hold paraphrases the `match` judge does not
+    # see (it looks for the probe's statement verbatim).
+    templates: int = 1
+    # Bridges: communities never probed whose facts (each rendered `bridge_repeats`
+    # times) fill parallel pairs, so every relation word and value occurs in many; and
+    # neutral pairs naming each probed community `bridge_mentions` times.
+    bridge_communities: int = 30
+    bridge_repeats: int = 4
+    bridge_mentions: int = 4
+    # Communities whose facts occur monolingually in both corpora, `shared_frequency`
+    # documents each (low mutual information between facts and language); never probed.
+    shared_communities: int = 0
+    shared_frequency: int = 8
+    # Control: "digits" writes community names as the same number in both languages
+    # (lexical overlap, not transfer).
+    anchors: Literal["none", "digits"] = "none"
+    # Tiers whose facts also occur once each as a parallel pair.
+    parallel_tiers: list[str] = field(default_factory=list)
     filler_documents_en: int = 2000
     filler_documents_native: int = 1000
     # At least this many pairs; more where the native monolingual side needs them (see synth).
     parallel_pairs: int = 1000
-    # Tiers whose facts also occur once each as a parallel pair (real parallel corpora carry
-    # some cultural facts); the other tiers' facts never cross languages as a pair.
-    parallel_tiers: list[str] = field(default_factory=lambda: ["high"])
-    sentences_per_document: list[int] = field(default_factory=lambda: [2, 5])
-    vocab_size: int = 2048  # of the BPE tokenizer trained on the world
+    sentences_per_document: list[int] = field(default_factory=lambda: [1, 3])
+    # Probability that a filler sentence of a fact's document names the fact's community.
+    topic_mentions: float = 0.0
+    # Held-out parallel pairs (never trained on) for the translation diagnostic.
+    heldout_pairs: int = 200
 
 
 @dataclass(frozen=True)
@@ -437,7 +473,7 @@ def validate(cfg: RunConfig) -> None:
 
 
 def _synth_checks(s: SynthConfig) -> list[tuple[bool, str, str]]:
-    from xcult.synth.world import ATTRIBUTES
+    from xcult.synth.world import ATTRIBUTES, SUBJECTS
 
     lo_hi = s.sentences_per_document
     return [
@@ -447,7 +483,11 @@ def _synth_checks(s: SynthConfig) -> list[tuple[bool, str, str]]:
         (bool(s.frequencies) and min(s.frequencies) > 0, "synth.frequencies", "must be positive counts"),
         (bool(s.rare) and min(s.rare) >= 0, "synth.rare", "must be counts of 0 or more"),
         (len(lo_hi) == 2 and 0 <= lo_hi[0] <= lo_hi[1], "synth.sentences_per_document", "must be [min, max]"),
-        (s.vocab_size >= 300, "synth.vocab_size", "must be at least 300 (256 bytes + merges)"),
+        (s.tokenization == "word" or s.vocab_size >= 300, "synth.vocab_size", "must be at least 300 (256 bytes + merges)"),
+        (1 <= s.templates <= len(SUBJECTS), "synth.templates", f"must be between 1 and {len(SUBJECTS)}"),
+        (min(s.bridge_communities, s.bridge_repeats, s.bridge_mentions, s.shared_communities, s.heldout_pairs) >= 0, "synth", "bridge, shared and held-out counts must be 0 or more"),
+        (s.shared_communities == 0 or s.shared_frequency > 0, "synth.shared_frequency", "must be positive"),
+        (0 <= s.topic_mentions <= 1, "synth.topic_mentions", "must be a probability"),
         (set(s.parallel_tiers) <= set(s.tiers), "synth.parallel_tiers", "names a tier not in synth.tiers"),
     ]
 
@@ -481,6 +521,7 @@ def _train_checks(t: TrainConfig) -> list[tuple[bool, str, str]]:
             f"{t.global_batch_size} is not divisible by micro_batch_size x processes = {t.micro_batch_size} x {world}",
         ),
         (t.log_every > 0, "train.log_every", "must be positive"),
+        (0 <= t.replay_english < 1, "train.replay_english", "must be in [0, 1)"),
     ]
     if t.model in PRESETS:
         maxpos = PRESETS[t.model].max_position_embeddings
@@ -499,6 +540,29 @@ def _train_checks(t: TrainConfig) -> list[tuple[bool, str, str]]:
     return checks
 
 
+def _fill_out_dir(value: Any, out_dir: str) -> Any:
+    """Every string but experiment.out_dir may name `{out_dir}`: paths follow the run's
+    output directory, so one config can be relocated (a sweep runs it in many places)."""
+    if isinstance(value, str):
+        return value.replace("{out_dir}", out_dir)
+    if isinstance(value, list):
+        return [_fill_out_dir(v, out_dir) for v in value]
+    if isinstance(value, dict):
+        return {k: _fill_out_dir(v, out_dir) for k, v in value.items()}
+    return value
+
+
+def from_dict(raw: dict[str, Any], path: str = "") -> RunConfig:
+    """A validated RunConfig from a parsed TOML table (`load_config`, sweeps)."""
+    exp = raw.get("experiment")
+    if isinstance(exp, dict):
+        out_dir = str(exp.get("out_dir", ExperimentConfig.out_dir)).format(name=exp.get("name", ""))
+        raw = {k: (v if k == "experiment" else _fill_out_dir(v, out_dir)) for k, v in raw.items()}
+    cfg = dataclasses.replace(_build(RunConfig, raw, ""), path=path)
+    validate(cfg)
+    return cfg
+
+
 def load_config(path: str | Path) -> RunConfig:
     path = Path(path)
     try:
@@ -507,7 +571,4 @@ def load_config(path: str | Path) -> RunConfig:
         raise ConfigError(f"config file {path} does not exist", str(path)) from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: invalid TOML: {e}", str(path)) from None
-    cfg = _build(RunConfig, raw, "")
-    cfg = dataclasses.replace(cfg, path=str(path))
-    validate(cfg)
-    return cfg
+    return from_dict(raw, str(path))

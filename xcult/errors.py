@@ -49,3 +49,12 @@ class MissingPathError(PathError, FileNotFoundError):
 
 class UnwritablePathError(PathError, PermissionError):
     """A path that cannot be written."""
+
+
+class StaleOutputError(XcultError):
+    """Expensive output (a trained model) was built from inputs or settings that have
+    since changed; the message says what changed and how to rebuild it."""
+
+    def __init__(self, message: str, path: str | None = None):
+        super().__init__(message)
+        self.path = path

@@ -29,17 +29,20 @@ def _synth(cfg: RunConfig, progress: bool) -> tuple[bool, str]:
     from xcult.synth.write import run_synth
 
     s = run_synth(cfg)
-    return bool(s.get("skipped")), f"{s['facts']} facts, {s['documents_en']:,} en / {s['documents_native']:,} {s['language']} documents, {s['parallel_pairs']:,} pairs"
+    note = f" (rebuilt: {s['rebuilt']})" if s.get("rebuilt") else ""
+    return bool(s.get("skipped")), f"{s['facts']} facts, {s['documents_en']:,} en / {s['documents_native']:,} {s['language']} documents, {s['parallel_pairs']:,} pairs{note}"
 
 
 def _prep(cfg: RunConfig, progress: bool) -> tuple[bool, str]:
     from xcult.corpus import jobs
-    from xcult.corpus.prep import STATS, prep_dir, run_prep
+    from xcult.corpus.prep import run_prep, unit_status
 
-    complete = all((prep_dir(cfg) / unit / STATS).is_file() for unit in jobs.units(cfg))
+    before = {unit: unit_status(cfg, unit) for unit in jobs.units(cfg)}
     stats = run_prep(cfg, executor="local", progress=progress)
     tokens = sum(o["tokens"] for s in stats.values() for o in s["outputs"])
-    return complete, f"{len(stats)} units, {tokens:,} tokens"
+    rebuilt = [f"{u} ({st.reason})" for u, st in before.items() if st.state == "stale"]
+    note = f"; rebuilt {', '.join(rebuilt)}" if rebuilt else ""
+    return all(before.values()), f"{len(stats)} units, {tokens:,} tokens{note}"
 
 
 def _train(cfg: RunConfig, progress: bool) -> tuple[bool, str]:
@@ -58,7 +61,8 @@ def _eval(cfg: RunConfig, progress: bool) -> tuple[bool, str]:
     from xcult.eval.run import run_eval
 
     s = run_eval(cfg, progress=progress)
-    return s["checkpoints_scored"] == 0, f"{s['checkpoints_scored'] + s['checkpoints_skipped']} checkpoints ({s['checkpoints_scored']} scored now)"
+    rescored = f", {s['checkpoints_rescored']} of them stale" if s["checkpoints_rescored"] else ""
+    return s["checkpoints_scored"] == 0, f"{s['checkpoints_scored'] + s['checkpoints_skipped']} checkpoints ({s['checkpoints_scored']} scored now{rescored})"
 
 
 def _index(cfg: RunConfig, progress: bool) -> tuple[bool, str]:

@@ -93,6 +93,38 @@ def test_eval_sweep_outputs_resume_and_cli(sweep):
     assert "bo->en" in r.output and "0 checkpoints scored, 6 already done" in r.output
 
 
+def test_retrained_checkpoint_and_changed_probes_are_rescored(sweep, qwen_tokenizer_json, capfd):
+    """An items file is reused only for the same checkpoint files, probe files and
+    scoring settings: a retrained checkpoint is rescored alone; edited probes rescore all."""
+    from xcult.eval.hf import write_random_qwen2
+
+    cfg = load_config(sweep)
+    run_eval(cfg, progress=False)
+    link = cfg.out_dir / "checkpoints" / "ct-bo-with" / "step_200"
+    retrained = write_random_qwen2(sweep.parent / "m2", qwen_tokenizer_json, hidden=64, heads=2, kv_heads=1, seed=2)
+    old = link.resolve()
+    link.unlink()
+    os.symlink(retrained, link)
+    try:
+        s = run_eval(cfg, progress=False)
+        assert (s["checkpoints_scored"], s["checkpoints_rescored"]) == (1, 1)
+        assert "rescoring bo-with-step000200.parquet" in capfd.readouterr().err
+        assert run_eval(cfg, progress=False)["checkpoints_scored"] == 0
+    finally:
+        link.unlink()
+        os.symlink(old, link)
+    probes = load_config(sweep).eval.probes + "/bo-culture-cloze_en.json"
+    original = open(probes, encoding="utf-8").read()
+    try:
+        with open(probes, "w", encoding="utf-8") as f:
+            f.write(original.replace("The capital of Tibet", "The capital city of Tibet"))
+        assert run_eval(cfg, progress=False)["checkpoints_rescored"] == 6
+    finally:
+        with open(probes, "w", encoding="utf-8") as f:
+            f.write(original)
+    assert run_eval(cfg, progress=False)["checkpoints_rescored"] == 6  # back to the old text: rescored again
+
+
 def test_eval_one_model_from_the_command_line(sweep, tiny_model, tmp_path):
     probes = load_config(sweep).eval.probes
     r = CliRunner().invoke(

@@ -27,9 +27,15 @@ seed = 3
 
 [synth]
 language = "bo"
-tiers = {{ low = {{ communities = 2, en = "rare", native = "frequent" }}, english = {{ communities = 2, en = "frequent", native = "rare" }} }}
+tiers = {{ low = {{ communities = 2, frequent_in = "native" }}, english = {{ communities = 2, frequent_in = "en" }} }}
 attributes = ["food", "festival", "dwelling"]
 frequencies = [2, 4, 8]
+rare = [0, 0, 1]
+templates = 1
+bridge_communities = 3
+bridge_repeats = 2
+bridge_mentions = 2
+heldout_pairs = 20
 filler_documents_en = 60
 filler_documents_native = 30
 parallel_pairs = 100
@@ -67,6 +73,8 @@ save_every = 5
 
 [eval]
 probes = "{out}/synth/probes"
+controls = "{out}/synth/controls"
+translation = "{out}/synth/translation.jsonl"
 cultures = ["low", "english"]
 languages = {{ low = "bo", english = "bo" }}
 bootstrap = 200
@@ -97,14 +105,19 @@ def test_every_stage_ran_and_wrote_its_outputs(mini):
     assert prep["inputs"]["monolingual"]["documents_kept"] == prep["inputs"]["monolingual"]["records_read"]  # no planted fact lost
     for run in ("pretrain", "ct-bo-with", "ct-bo-without"):
         assert (out / "checkpoints" / run / "done.json").is_file()
-    for f in ("eval/accuracy.parquet", "eval/transfer.parquet", "eval/main_table.parquet", "eval/instances.parquet", "eval/unification.parquet",
+    for f in ("eval/accuracy.parquet", "eval/transfer.parquet", "eval/main_table.parquet", "eval/instances.parquet", "eval/diagnostics.parquet",
+              "eval/controls.parquet",
               "index/retrieval.parquet", "judge/judgments.parquet", "density/density.parquet", "density/occurrences.parquet",
               "density/instance_occurrences.parquet"):
         assert len(pl.read_parquet(out / f)) > 0, f
-    for f in ("report.html", "accuracy_curves.png", "unification.png", "density_vs_planted.png", "transfer_by_frequency.png"):
+    for f in ("report.html", "accuracy_curves.png", "diagnostics.png", "asymmetry.png", "density_vs_planted.png", "transfer_by_frequency.png"):
         assert (out / "report" / f).stat().st_size > 1000, f
     acc = pl.read_parquet(out / "eval" / "accuracy.parquet")
     assert sorted(acc["step"].unique()) == [0, 5, 10] and set(acc["culture"]) == {"low", "english"}
+    assert acc["control_accuracy"].null_count() == 0 and acc["margin"].null_count() == 0
+    diag = pl.read_parquet(out / "eval" / "diagnostics.parquet")
+    assert {"translation_name", "translation_value", "embedding_alignment", "parallel_uncentred"} <= set(diag.columns)
+    assert diag.filter(pl.col("step") == 0)["translation_name"].max() < 0.5  # nothing is translated before CT
 
 
 def test_judged_occurrences_recover_the_planted_counts(mini):

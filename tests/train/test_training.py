@@ -201,3 +201,45 @@ def test_gpu_bf16_run(tmp_path, sample_inputs, built):
     job = json.loads((tmp_path / "gpu" / "pretrain" / "job.json").read_text())
     assert job["bf16"] and job["distributed_optimizer"]
     assert np.mean(losses(tmp_path / "gpu" / "pretrain")[-4:]) < losses(tmp_path / "gpu" / "pretrain")[0] - 3.0
+
+
+def test_replay_blends_english_into_continued_pretraining(trained, tmp_path):
+    """train.replay_english: CT samples come from the CT corpus and, by weight, from the
+    English pretraining corpus (Megatron's BlendedDataset)."""
+    import dataclasses
+
+    from training.data import build_dataset
+    from xcult.train.launch import find_run, job
+
+    cfg, _ = trained
+    replay = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, replay_english=0.3))
+    j = job(replay, find_run(replay, "ct", "zh", "with"))
+    (ct, w_ct), (en, w_en) = j["data_blend"]
+    assert ct.endswith("zh/with/zh_with") and en.endswith("en/en") and (w_ct, w_en) == pytest.approx((0.7, 0.3))
+    assert job(cfg, find_run(cfg, "ct", "zh", "with"))["data_blend"] == [[ct, 1.0]]
+    ds = build_dataset(j["data_blend"], 400, 32, 1, j["arch"]["vocab_size"], j["eod"], str(tmp_path))
+    source = np.asarray(ds.dataset_index[:400])
+    assert abs((source == 1).mean() - 0.3) < 0.02
+    assert job(cfg, find_run(cfg, "pretrain", None, None))["data_blend"] == [[j["data_blend"][1][0], 1.0]]
+
+
+def test_a_run_whose_settings_changed_refuses_until_forced(tmp_path, sample_inputs, built):
+    """A finished run trained under other settings is not reported done: xcult train
+    names what changed and how to force a retrain; --force retrains it."""
+    from xcult.train.launch import find_run, is_done, run_status
+
+    path = train_config(tmp_path, sample_inputs, built, "stale")
+    path.write_text(path.read_text().replace("steps = 24\nsave_every = 8", "steps = 4\nsave_every = 4"))
+    xcult_train(path, "--stage", "pretrain")
+    cfg = load_config(path)
+    run = find_run(cfg, "pretrain", None, None)
+    assert is_done(cfg, run) and run_status(cfg, run).state == "current"
+    path.write_text(path.read_text().replace("lr = 3e-3", "lr = 1e-3", 1))
+    changed = load_config(path)
+    assert run_status(changed, run).reason == "setting schedule.lr 0.003 -> 0.001"
+    r = CliRunner().invoke(main, ["train", str(path), "--stage", "pretrain"])
+    assert r.exit_code == 2 and "schedule.lr" in r.output and "--force" in r.output
+    before = (tmp_path / "stale" / "pretrain" / "done.json").stat().st_mtime_ns
+    xcult_train(path, "--stage", "pretrain", "--force")
+    assert (tmp_path / "stale" / "pretrain" / "done.json").stat().st_mtime_ns != before
+    assert is_done(changed, run) and json.loads((tmp_path / "stale" / "pretrain" / "job.json").read_text())["schedule"]["lr"] == 1e-3

@@ -1,9 +1,12 @@
 """`xcult prep`: builds every output unit a config names, then the manifest.
 
 Each unit is built by one Rust call into a temporary directory beside its final
-place, which gets its resolved job and stats and is then renamed into place: a unit
-directory that exists is complete. Finished units are skipped (`force` rebuilds);
-a killed run leaves only a temporary directory, cleared when the unit is rebuilt.
+place, which gets its resolved job, stats and completion record and is then renamed
+into place. A unit is reused only when its record says it is current: the same job
+(every setting that reaches the engine: seed, template, filters, tokenizer, ...) and
+the same input and tokenizer files (`xcult/completion.py`); a stale unit is rebuilt,
+with the reason. `force` rebuilds; a killed run leaves only a temporary directory,
+cleared when the unit is rebuilt.
 """
 
 from __future__ import annotations
@@ -11,12 +14,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 from xcult import __version__
-from xcult import _core
+from xcult import _core, completion
 from xcult.config import RunConfig
 from xcult.corpus import jobs
 from xcult.io import ensure_writable, write_json_atomic
@@ -34,24 +38,49 @@ def tokenizer_for(cfg: RunConfig) -> Path:
     return resolve_tokenizer(cfg.tokenizer.name, prep_dir(cfg) / "tokenizer")
 
 
+def _settings(job: dict[str, Any]) -> dict[str, Any]:
+    """What a unit's bytes depend on: the job without its output path and progress flag."""
+    engine = {k: v for k, v in job["engine"].items() if k != "progress"}
+    return {k: v for k, v in job.items() if k != "out_dir"} | {"engine": engine}
+
+
+def unit_status(cfg: RunConfig, unit: str) -> completion.Status:
+    """current / stale (why) / missing for one unit's outputs."""
+    final = prep_dir(cfg) / unit
+    tok = tokenizer_for(cfg)
+    _, job = jobs.job(cfg, unit, tok, final, False)
+    st = completion.status(final, _settings(job), [*map(Path, jobs.input_paths(cfg, unit)), tok])
+    if st and not (final / STATS).is_file():
+        return completion.Status("stale", "stats.json is missing")
+    return st
+
+
 def build_unit(cfg: RunConfig, unit: str, force: bool = False, progress: bool = True) -> dict[str, Any]:
-    """Builds one unit unless it is already complete; returns its stats."""
+    """Builds one unit unless it is current; returns its stats (`skipped` when reused,
+    `rebuilt` with the reason when stale output was replaced)."""
     root = prep_dir(cfg)
     final = root / unit
-    if (final / STATS).exists() and not force:
+    st = unit_status(cfg, unit)
+    if st and not force:
         return json.loads((final / STATS).read_text(encoding="utf-8")) | {"skipped": True}
+    if st.state == "stale":
+        print(f"prep {unit}: {st.reason} — rebuilding", file=sys.stderr, flush=True)
     ensure_writable(root)
     tok = tokenizer_for(cfg)
     tmp = root / f".{unit}.tmp"
     if tmp.exists():
         shutil.rmtree(tmp)
     kind, job = jobs.job(cfg, unit, tok, tmp, progress)
+    rec = completion.record(_settings(jobs.job(cfg, unit, tok, final, False)[1]), [*map(Path, jobs.input_paths(cfg, unit)), tok])
     run = _core.prep_monolingual if kind == "monolingual" else _core.prep_bilingual
     stats = json.loads(run(json.dumps(job)))
     stats["tool_version"] = __version__
+    if st.state == "stale":
+        stats["rebuilt"] = st.reason
     job_record = job | {"out_dir": str(final), "kind": kind}
     write_json_atomic(tmp / JOB, job_record)
     write_json_atomic(tmp / STATS, stats)
+    completion.write(tmp, rec)
     if final.exists():
         shutil.rmtree(final)
     os.replace(tmp, final)

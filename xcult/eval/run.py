@@ -3,13 +3,15 @@
 Layout under `<out_dir>/eval/`: `items/<culture>-<bridges>-step<N>.parquet` per checkpoint
 (written atomically; an existing one is a finished checkpoint and is skipped), then
 `predictions.parquet`, `accuracy.parquet`, `transfer.parquet`, `main_table.parquet`,
-`instances.parquet`, `unification.parquet` (from `unification/`, one file per checkpoint),
+`instances.parquet`, `controls.parquet` (swapped-community items), `diagnostics.parquet`
+(translation accuracy and unification per checkpoint, from `diagnostics/`),
 `validation.json`, `config.json` and `stats.json`.
 """
 
 from __future__ import annotations
 
 import re
+import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -17,9 +19,11 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from xcult import completion
 from xcult.config import EvalConfig, RunConfig
-from xcult.errors import MissingPathError
+from xcult.errors import ConfigError, MissingPathError
 from xcult.io import ensure_writable, write_json_atomic, write_parquet_atomic
+from xcult.eval.diagnostics import load_heldout
 from xcult.probes import Culture, load_culture
 
 SETTINGS = ("with", "without")
@@ -61,6 +65,9 @@ def item_rows(culture: Culture, lang: str, scored, setting: str, step: int) -> p
         "prediction": [s.prediction for s in scored],
         "answer": answers,
         "correct": [s.prediction == a for s, a in zip(scored, answers)],
+        # How far the answer beats the best other option (CE units; > 0 when right):
+        # a continuous score with more power than accuracy for small gaps.
+        "margin": [float(np.delete(s.scores, a).min() - s.scores[a]) for s, a in zip(scored, answers)],
         "n_tied": [s.n_tied for s in scored],
         # Expected accuracy if ties at the top were broken uniformly at random.
         "correct_ties": [
@@ -71,43 +78,78 @@ def item_rows(culture: Culture, lang: str, scored, setting: str, step: int) -> p
 
 
 class Evaluator:
-    """Loads a checkpoint once and scores every culture and language on it."""
+    """Loads a checkpoint once and scores every culture and language on it, with the
+    diagnostics: swapped-community controls, held-out translation, unification."""
 
-    def __init__(self, cfg: EvalConfig, tokenizer, eos_id: int):
+    def __init__(self, cfg: EvalConfig, tokenizer, eos_id: int, controls: dict[str, Culture], heldout: list, template: str | None):
         self.cfg, self.tokenizer, self.eos_id = cfg, tokenizer, eos_id
+        self.controls, self.heldout, self.template = controls, heldout, template
 
     def evaluate(self, path: Path, cultures: list[Culture], setting: str, step: int, progress=None) -> tuple[pl.DataFrame, pl.DataFrame]:
-        """Item rows, and the unification row of each culture (parallel statements' hidden-state similarity)."""
+        """Item rows (controls marked `control`), and one diagnostics row per culture."""
         from xcult.eval.backends import load_model
+        from xcult.eval.diagnostics import embedding_alignment, translation_accuracy, unification
         from xcult.eval.scoring import ClozeScorer
-        from xcult.eval.unification import unification
 
         c = self.cfg
         model = load_model(c.backend, path, c.device, c.dtype, c.mode)
         scorer = ClozeScorer(model, self.tokenizer, self.eos_id, c.metric, c.mode, c.batch_tokens)
-        frames, unif = [], []
+        translation = {}
+        if self.heldout:
+            translation = {f"translation_{k}": v for k, v in translation_accuracy(model, self.tokenizer, self.eos_id, self.template, self.heldout).items()}
+            translation |= embedding_alignment(model, self.tokenizer, self.heldout)
+        frames, diag = [], []
         for culture in cultures:
-            for lang in ("en", culture.lang):
-                frames.append(item_rows(culture, lang, scorer.score(culture.items(lang), progress), setting, step))
+            for kind, source in (("probe", culture), ("control", self.controls.get(culture.name))):
+                if source is None:
+                    continue
+                for lang in ("en", culture.lang):
+                    rows = item_rows(source, lang, scorer.score(source.items(lang), progress), setting, step)
+                    frames.append(rows.with_columns(kind=pl.lit(kind)))
             en, xx = (scorer.mean_states([it.statement() for it in culture.items(lang)]) for lang in ("en", culture.lang))
-            parallel, baseline = unification(en, xx)
-            unif.append({"setting": setting, "step": step, "culture": culture.name, "parallel": parallel, "baseline": baseline})
-        return pl.concat(frames), pl.DataFrame(unif, schema_overrides={"step": pl.Int64})
+            row = {"setting": setting, "step": step, "culture": culture.name, **unification(en, xx)}
+            row |= translation
+            diag.append(row)
+        return pl.concat(frames), pl.DataFrame(diag, schema_overrides={"step": pl.Int64})
 
 
-def accuracy_table(pred: pl.DataFrame) -> pl.DataFrame:
+def _record_path(target: Path) -> Path:
+    return target.with_name(target.stem + ".completion.json")
+
+
+def _item_fingerprint(e: EvalConfig, culture: Culture, control: Culture | None, tokenizer: Path, checkpoint: Path) -> tuple[dict, list[Path]]:
+    """What a checkpoint's item scores depend on: the scoring settings, the probe,
+    control and held-out files, the tokenizer and every file of the checkpoint (so a
+    retrained checkpoint is rescored). Probes read from a URL are keyed by the URL."""
+    files = [*culture.files.values(), *(control.files.values() if control else []), *([e.translation] if e.translation else [])]
+    local = [Path(f) for f in files if "://" not in f]
+    settings = {
+        "metric": e.metric, "mode": e.mode, "dtype": e.dtype, "backend": e.backend, "on_invalid": e.on_invalid,
+        "remote_probes": sorted(f for f in files if "://" in f), "items": culture.index,
+    }
+    return settings, [*local, tokenizer, *completion.tree_files(checkpoint)]
+
+
+def accuracy_table(pred: pl.DataFrame, controls: pl.DataFrame | None = None) -> pl.DataFrame:
+    """Accuracy per setting, step, culture and question language, with the mean option
+    margin, RankC and (where controls were scored) the swapped-community accuracy."""
     from xcult.eval.stats import rankc
 
+    keys = ["setting", "step", "culture", "lang"]
     acc = (
-        pred.group_by("setting", "step", "culture", "lang")
+        pred.group_by(*keys)
         .agg(
             n=pl.len(),
             accuracy=pl.col("correct").mean(),
             accuracy_ties=pl.col("correct_ties").mean(),
+            margin=pl.col("margin").mean(),
             items_tied_at_top=(pl.col("n_tied") > 1).sum(),
         )
         .sort("culture", "setting", "step", "lang")
     )
+    if controls is not None and not controls.is_empty():
+        ctrl = controls.group_by(*keys).agg(control_accuracy=pl.col("correct").mean())
+        acc = acc.join(ctrl, on=keys, how="left")
     # RankC between the English and native rankings of the same items and checkpoint.
     rc = []
     for (setting, step, culture), g in pred.group_by("setting", "step", "culture"):
@@ -131,12 +173,19 @@ def run_eval(cfg: RunConfig, progress: bool = True) -> dict:
     e = cfg.eval
     out = eval_dir(cfg)
     ensure_writable(out / "items")
-    ensure_writable(out / "unification")
+    ensure_writable(out / "diagnostics")
     cultures = [load_culture(e.probes, c, e.lang(c), e.on_invalid) for c in e.cultures]
+    controls = {c: load_culture(e.controls, c, e.lang(c), e.on_invalid) for c in e.cultures} if e.controls else {}
+    heldout = load_heldout(Path(e.translation)) if e.translation else []
+    langs = {e.lang(c) for c in e.cultures}
+    template = cfg.template(next(iter(langs))) if heldout and next(iter(langs)) in cfg.prep.languages else None
+    if heldout and (len(langs) != 1 or template is None):
+        raise ConfigError("eval.translation: held-out pairs need one native language that prep.languages defines", "eval.translation")
     write_json_atomic(out / "validation.json", [c.report() for c in cultures])
     write_json_atomic(out / "config.json", cfg.to_dict())
 
-    todo, done = [], []
+    tok_path = tokenizer_for(cfg)
+    todo, done, stale = [], [], []
     for culture in cultures:
         for setting in SETTINGS:
             root = checkpoint_root(cfg, culture.name, setting)
@@ -145,12 +194,18 @@ def run_eval(cfg: RunConfig, progress: bool = True) -> dict:
                 raise MissingPathError(f"no step_<N> or iter_<N> checkpoints under {root} (eval.checkpoints)", str(root))
             for step, path in sorted(ckpts.items()):
                 target = out / "items" / f"{culture.name}-{setting}-step{step:06d}.parquet"
-                (done if target.exists() else todo).append((culture, setting, step, path, target))
+                settings, inputs = _item_fingerprint(e, culture, controls.get(culture.name), tok_path, path)
+                st = completion.status(target, settings, inputs, _record_path(target))
+                if st.state == "stale":
+                    stale.append(f"{target.name}: {st.reason}")
+                (done if st else todo).append((culture, setting, step, path, target))
+    for line in stale:
+        print(f"eval: rescoring {line}", file=sys.stderr, flush=True)
 
-    tokenizer = Tokenizer.from_file(str(tokenizer_for(cfg)))
+    tokenizer = Tokenizer.from_file(str(tok_path))
     eos_id = tokenizer.token_to_id(cfg.tokenizer.eod)
-    evaluator = Evaluator(e, tokenizer, eos_id)
-    n_questions = sum(2 * len(c.index) for c, *_ in todo)
+    evaluator = Evaluator(e, tokenizer, eos_id, controls, heldout, template)
+    n_questions = sum(2 * (len(c.index) + (len(controls[c.name].index) if c.name in controls else 0)) for c, *_ in todo)
     t0 = time.perf_counter()
     columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()]
     with Progress(*columns, disable=not progress) as bar:
@@ -158,24 +213,29 @@ def run_eval(cfg: RunConfig, progress: bool = True) -> dict:
         for culture, setting, step, path, target in todo:
             bar.update(task, description=f"{culture.name} {setting} step {step}")
             frame, unif = evaluator.evaluate(path, [culture], setting, step, lambda n: bar.advance(task, n))
-            write_parquet_atomic(out / "unification" / target.name, unif)  # before the items file, which marks the checkpoint done
+            settings, inputs = _item_fingerprint(e, culture, controls.get(culture.name), tok_path, path)
+            rec = completion.record(settings, inputs)
+            write_parquet_atomic(out / "diagnostics" / target.name, unif)  # before the items file and its record
             write_parquet_atomic(target, frame)
+            completion.write(target, rec, _record_path(target))
     seconds = time.perf_counter() - t0
 
-    pred = pl.concat([pl.read_parquet(p) for p in sorted((out / "items").glob("*.parquet"))])
-    pred = pred.sort("culture", "setting", "step", "lang", "item")
-    acc = accuracy_table(pred)
+    scored = pl.concat([pl.read_parquet(p) for p in sorted((out / "items").glob("*.parquet"))])
+    pred = scored.filter(pl.col("kind") == "probe").drop("kind").sort("culture", "setting", "step", "lang", "item")
+    acc = accuracy_table(pred, scored.filter(pl.col("kind") == "control"))
     transfer = transfer_table(pred, e.bootstrap, e.alpha, cfg.experiment.seed)
     write_parquet_atomic(out / "predictions.parquet", pred)
+    write_parquet_atomic(out / "controls.parquet", scored.filter(pl.col("kind") == "control").drop("kind"))
     write_parquet_atomic(out / "accuracy.parquet", acc)
     write_parquet_atomic(out / "transfer.parquet", transfer)
     write_parquet_atomic(out / "main_table.parquet", main_table(transfer))
     write_parquet_atomic(out / "instances.parquet", instance_table(pred, e.last_k))
-    unif = [pl.read_parquet(p) for p in sorted((out / "unification").glob("*.parquet"))]
-    if unif:
-        write_parquet_atomic(out / "unification.parquet", pl.concat(unif).sort("culture", "setting", "step"))
+    diag = [pl.read_parquet(p) for p in sorted((out / "diagnostics").glob("*.parquet"))]
+    if diag:
+        write_parquet_atomic(out / "diagnostics.parquet", pl.concat(diag, how="diagonal").sort("culture", "setting", "step"))
     stats = {
         "checkpoints_scored": len(todo),
+        "checkpoints_rescored": len(stale),
         "checkpoints_skipped": len(done),
         "questions_scored": n_questions,
         "seconds": round(seconds, 2),
@@ -213,7 +273,8 @@ def evaluate_one(
     eos_id = tokenizer.token_to_id("<|endoftext|>")
     with Progress(disable=not progress) as bar:
         task = bar.add_task("eval questions", total=sum(2 * len(c.index) for c in loaded))
-        pred, _ = Evaluator(e, tokenizer, eos_id).evaluate(model, loaded, "model", 0, lambda n: bar.advance(task, n))
+        pred, _ = Evaluator(e, tokenizer, eos_id, {}, [], None).evaluate(model, loaded, "model", 0, lambda n: bar.advance(task, n))
+    pred = pred.drop("kind")
     acc = accuracy_table(pred)
     if out is not None:
         ensure_writable(out)

@@ -22,13 +22,15 @@ def _acc_table(acc: pl.DataFrame, title: str) -> Table:
 
 
 def transfer_view(main: pl.DataFrame) -> Table:
-    t = Table(title="transfer at the final checkpoint: acc(with) - acc(without)")
-    for c in ("culture", "direction", "step", "with", "without", "gap", "95% CI", "McNemar p", ""):
-        t.add_column(c)
+    """The final-checkpoint transfer table in under 80 columns."""
+    step = main["step"].max() if len(main) else 0
+    t = Table(title=f"transfer at step {step}: acc(with) - acc(without)", min_width=60)
+    for c in ("culture", "dir", "with", "w/o", "gap", "95% CI", "p", ""):
+        t.add_column(c, no_wrap=True)
     for r in main.iter_rows(named=True):
         t.add_row(
-            r["culture"], r["direction"], str(r["step"]), f"{r['acc_with']:.3f}", f"{r['acc_without']:.3f}",
-            f"{r['gap']:+.3f}", f"[{r['ci_low']:+.3f}, {r['ci_high']:+.3f}]", f"{r['p_mcnemar']:.3g}", r["mark"],
+            r["culture"], r["direction"], f"{r['acc_with']:.2f}", f"{r['acc_without']:.2f}",
+            f"{r['gap']:+.2f}", f"[{r['ci_low']:+.2f},{r['ci_high']:+.2f}]", f"{r['p_mcnemar']:.2g}", r["mark"],
         )
     return t
 
@@ -47,3 +49,25 @@ def print_accuracy(source: Path | pl.DataFrame, stats: dict | None = None) -> No
             f"{stats['checkpoints_scored']} checkpoints scored, {stats['checkpoints_skipped']} already done; "
             f"{stats['questions_scored']} questions in {stats['seconds']} s; outputs in {source}"
         )
+
+
+def sweep_view(summary: pl.DataFrame) -> Table:
+    """One row per run x culture x direction: the final gap, its CI and significance
+    (fits 80 columns: the run label carries the overrides)."""
+    t = Table(title="sweep: transfer gap at each run's final checkpoint")
+    for c in ("run", "culture", "dir", "gap", "95% CI", ""):
+        t.add_column(c, overflow="fold")
+    for r in summary.sort("run", "culture", "direction").iter_rows(named=True):
+        t.add_row(r["run"], r["culture"], r["direction"], f"{r['gap']:+.3f}", f"[{r['ci_low']:+.2f},{r['ci_high']:+.2f}]", r["mark"])
+    return t
+
+
+def diagnostics_line(diag: pl.DataFrame) -> str:
+    """Final-checkpoint translation and alignment, with vs without bridges, in two lines."""
+    last = diag.filter(pl.col("step") == diag["step"].max())
+    parts = []
+    for col, name in (("translation_name", "translated names"), ("translation_value", "values"), ("embedding_alignment", "embedding alignment")):
+        if col in last.columns:
+            w, wo = (last.filter(pl.col("setting") == s)[col].mean() for s in ("with", "without"))
+            parts.append(f"{name} {w:.2f} / {wo:.2f}")
+    return "with / without bridges: " + "; ".join(parts) if parts else ""

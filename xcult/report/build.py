@@ -53,9 +53,12 @@ def item_frequencies(cfg: RunConfig) -> pl.DataFrame | None:
     return None
 
 
-def transfer_by_frequency(pred: pl.DataFrame, freq: pl.DataFrame) -> pl.DataFrame:
+def transfer_by_frequency(pred: pl.DataFrame, freq: pl.DataFrame, n_boot: int = 2000, alpha: float = 0.05, seed: int = 0) -> pl.DataFrame:
     """Target-language accuracy at each setting's final checkpoint, with and without
-    bridges, by the fact's frequency (binned) in the source language's corpus."""
+    bridges, by the fact's frequency (binned) in the source language's corpus, with the
+    gap's paired bootstrap CI per bin."""
+    from xcult.eval.stats import paired_bootstrap_ci
+
     last = pred.group_by("setting", "culture").agg(pl.col("step").max().alias("last"))
     p = pred.join(last, on=["setting", "culture"]).filter(pl.col("step") == pl.col("last"))
     native = p.filter(pl.col("lang") != "en").group_by("culture").agg(pl.col("lang").first().alias("native"))
@@ -67,17 +70,21 @@ def transfer_by_frequency(pred: pl.DataFrame, freq: pl.DataFrame) -> pl.DataFram
         frequency=pl.col("frequency").map_elements(frequency_bin, return_dtype=pl.Utf8),
         order=pl.col("frequency"),
     )
-    wide = (
-        p.group_by("culture", "direction", "frequency", "setting")
-        .agg(pl.col("correct").mean().alias("acc"), pl.len().alias("n"), pl.col("order").min().alias("order"))
-        .pivot(on="setting", index=["culture", "direction", "frequency", "order"], values=["acc", "n"])
-    )
-    return (
-        wide.rename({"n_with": "n"})
-        .with_columns(gap=pl.col("acc_with") - pl.col("acc_without"))
-        .sort("culture", "direction", "order")
-        .select("culture", "direction", "frequency", "n", "acc_with", "acc_without", "gap")
-    )
+    rows = []
+    for (culture, direction, frequency), g in p.group_by("culture", "direction", "frequency"):
+        a = g.filter(pl.col("setting") == "with").sort("item")["correct"].to_numpy()
+        b = g.filter(pl.col("setting") == "without").sort("item")["correct"].to_numpy()
+        if len(a) == 0 or len(a) != len(b):
+            continue
+        lo, hi = paired_bootstrap_ci(a, b, n_boot, alpha, seed)
+        rows.append(
+            {
+                "culture": culture, "direction": direction, "frequency": frequency, "order": int(g["order"].min()),
+                "n": len(a), "acc_with": float(a.mean()), "acc_without": float(b.mean()),
+                "gap": float(a.mean() - b.mean()), "ci_low": lo, "ci_high": hi,
+            }
+        )
+    return pl.DataFrame(rows).sort("culture", "direction", "order").drop("order")
 
 
 def _fmt(v) -> str:
@@ -158,12 +165,18 @@ def build_report(cfg: RunConfig) -> Path:
             + table("transfer", m)
             + src(main_path)
         )
+        png = figures.asymmetry(m, out / "asymmetry.png")
+        sections.append(
+            "<h2>Asymmetry (in the spirit of the paper's Figure 1)</h2>"
+            "<p>Per culture, English → native (above) and native → English (below): the gap with its CI; "
+            "solid red when significant and positive.</p>" + image_html(png, "asymmetry") + src(main_path)
+        )
     else:
         missing("(b) Transfer", f"{main_path} (run `xcult eval`)")
 
     pred_path, freq = ev / "predictions.parquet", item_frequencies(cfg)
     if pred_path.is_file() and freq is not None:
-        tf = transfer_by_frequency(pl.read_parquet(pred_path), freq)
+        tf = transfer_by_frequency(pl.read_parquet(pred_path), freq, cfg.eval.bootstrap, cfg.eval.alpha, cfg.experiment.seed)
         png = figures.transfer_by_frequency(tf, out / "transfer_by_frequency.png")
         what = "documents the fact was planted in" if cfg.synth is not None else "judged occurrences"
         sections.append(
@@ -222,18 +235,31 @@ def build_report(cfg: RunConfig) -> Path:
             body += "<p>Mean occurrences in the source language's corpus.</p>" + table("instance_occurrences", pl.read_parquet(io_path)) + src(io_path)
         sections.append(body)
 
-    unif_path = ev / "unification.parquet"
-    if unif_path.is_file():
-        u = pl.read_parquet(unif_path)
-        png = figures.unification(u, out / "unification.png")
-        last = u.join(u.group_by("setting", "culture").agg(pl.col("step").max().alias("s")), on=["setting", "culture"]).filter(pl.col("step") == pl.col("s")).drop("s")
-        sections.append(
-            "<h2>(e) Representation unification</h2>"
-            "<p>Cosine similarity of the mean hidden states of parallel English/native probe statements (each language centred) vs non-parallel pairs.</p>"
-            + image_html(png, "unification")
-            + table("unification_final", last.sort("culture", "setting"))
-            + src(unif_path)
+    diag_path = ev / "diagnostics.parquet"
+    if diag_path.is_file():
+        dg = pl.read_parquet(diag_path)
+        png = figures.diagnostics(dg, out / "diagnostics.png")
+        last = dg.join(dg.group_by("setting", "culture").agg(pl.col("step").max().alias("s")), on=["setting", "culture"]).filter(pl.col("step") == pl.col("s")).drop("s")
+        body = (
+            "<h2>(e) Diagnostics: translation, alignment, unification</h2>"
+            "<p>Translation: held-out parallel pairs (never trained on), a word right when greedy teacher-forced decoding gives all its tokens. "
+            "Embedding alignment: cosine of a word's embedding with its translation's minus with the others'. "
+            "Unification: cosine of the mean hidden states of the same statement in both languages minus different statements' "
+            "(centred: each language's mean removed; uncentred: raw).</p>"
+            + image_html(png, "diagnostics")
+            + table("diagnostics_final", last.sort("culture", "setting"))
+            + src(diag_path)
         )
+        if "control_accuracy" in acc.columns if acc_path.is_file() else False:
+            final = acc.join(acc.group_by("setting", "culture").agg(pl.col("step").max().alias("s")), on=["setting", "culture"]).filter(pl.col("step") == pl.col("s"))
+            ctrl = final.select("culture", "setting", "lang", "accuracy", "control_accuracy", "margin").sort("culture", "lang", "setting")
+            body += (
+                "<p>Swapped-community control: the same question and options asked of a community whose true value is none of them; "
+                "accuracy there is option-prior bias (chance 0.25), to subtract before calling a gain transfer. Margin: mean CE of the best wrong option minus the answer's.</p>"
+                + table("controls_final", ctrl)
+                + src(acc_path)
+            )
+        sections.append(body)
 
     title = f"xcult report — {cfg.experiment.name}"
     payload = json.dumps(data, default=str).replace("</", "<\\/")  # cannot close the script element

@@ -52,20 +52,58 @@ def accuracy_curves(acc: pl.DataFrame, path: Path, weight: float = 0.8) -> Path:
     return _save(fig, path)
 
 
-def unification(unif: pl.DataFrame, path: Path) -> Path:
-    """Cosine similarity of parallel statements' mean hidden states vs the non-parallel
-    baseline, per checkpoint."""
-    cultures = unif["culture"].unique(maintain_order=True).to_list()
-    fig, axes = plt.subplots(1, len(cultures), figsize=(3.4 * len(cultures), 2.8), squeeze=False, sharey=True)
+def asymmetry(main: pl.DataFrame, path: Path) -> Path:
+    """In the spirit of the paper's Figure 1: per culture, an arrow for each direction of
+    transfer (English -> native above, native -> English below), labelled with the gap
+    and its CI; solid and dark when significant, faint and dashed when not."""
+    cultures = main["culture"].unique(maintain_order=True).to_list()
+    fig, axes = plt.subplots(1, len(cultures), figsize=(3.2 * len(cultures), 2.6), squeeze=False)
     for ax, culture in zip(axes[0], cultures):
-        g = unif.filter(pl.col("culture") == culture)
-        for setting in ("with", "without"):
-            s = g.filter(pl.col("setting") == setting).sort("step")
-            ax.plot(s["step"], s["parallel"], "-", color=COLORS[setting], label=f"parallel, {setting}")
-            ax.plot(s["step"], s["baseline"], ":", color=COLORS[setting], label=f"baseline, {setting}")
+        g = main.filter(pl.col("culture") == culture)
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+        ax.axis("off")
+        ax.text(0.02, 0.5, "EN", fontsize=13, va="center", weight="bold")
+        for r in g.iter_rows(named=True):
+            src, dst = r["direction"].split("->")
+            native = dst if src == "en" else src
+            ax.text(0.98, 0.5, native.upper(), fontsize=13, va="center", ha="right", weight="bold")
+            forward = src == "en"
+            y = 0.7 if forward else 0.3
+            sig = bool(r["significant"]) and r["gap"] > 0
+            width = 1 + 6 * max(r["gap"], 0.0)
+            ax.annotate(
+                "", xy=(0.82 if forward else 0.18, y), xytext=(0.18 if forward else 0.82, y),
+                arrowprops=dict(arrowstyle="-|>", lw=width, color=COLORS["with"] if sig else "#aaaaaa", ls="-" if sig else "--"),
+            )
+            ax.text(0.5, y + (0.08 if forward else -0.12), f"{r['gap']:+.2f} [{r['ci_low']:+.2f}, {r['ci_high']:+.2f}]", ha="center", fontsize=8)
         ax.set_title(culture, fontsize=10)
+    return _save(fig, path)
+
+
+def diagnostics(diag: pl.DataFrame, path: Path) -> Path:
+    """Per checkpoint, with vs without bridges: held-out translation accuracy (names,
+    values), embedding alignment of translations, and unification (parallel minus
+    baseline cosine, centred and uncentred) averaged over cultures."""
+    panels = [
+        ("translation_name", "translation: names"),
+        ("translation_value", "translation: values"),
+        ("embedding_alignment", "embedding alignment"),
+        ("unification", "unification (centred)"),
+        ("unification_uncentred", "unification (uncentred)"),
+    ]
+    d = diag.with_columns(
+        unification=pl.col("parallel") - pl.col("baseline"),
+        unification_uncentred=pl.col("parallel_uncentred") - pl.col("baseline_uncentred"),
+    )
+    panels = [(c, t) for c, t in panels if c in d.columns]
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.0 * len(panels), 2.7), squeeze=False)
+    for ax, (col, title) in zip(axes[0], panels):
+        for setting in ("with", "without"):
+            s = d.filter(pl.col("setting") == setting).group_by("step").agg(pl.col(col).mean()).sort("step")
+            ax.plot(s["step"], s[col], "o-", ms=3, color=COLORS[setting], label=setting)
+        ax.set_title(title, fontsize=9)
         ax.set_xlabel("step")
-    axes[0][0].set_ylabel("cosine (centred)")
     axes[0][0].legend(fontsize=7)
     return _save(fig, path)
 
@@ -90,7 +128,8 @@ def density_vs_planted(t: pl.DataFrame, path: Path) -> Path:
 
 def transfer_by_frequency(t: pl.DataFrame, path: Path) -> Path:
     """Target-language accuracy with and without bridges by the fact's frequency in the
-    source language's corpus (final checkpoints)."""
+    source language's corpus (final checkpoints); bars: the gap's paired bootstrap CI,
+    drawn around the with-bridges point."""
     keys = t.select("culture", "direction").unique(maintain_order=True).rows()
     cols = min(3, len(keys))
     rows = (len(keys) + cols - 1) // cols
@@ -101,6 +140,9 @@ def transfer_by_frequency(t: pl.DataFrame, path: Path) -> Path:
         g = t.filter((pl.col("culture") == culture) & (pl.col("direction") == direction))  # rows come in bin order
         x = [str(v) for v in g["frequency"]]
         ax.plot(x, g["acc_with"], "o-", color=COLORS["with"], label="with")
+        lo = (g["acc_without"] + g["ci_low"]).to_list()
+        hi = (g["acc_without"] + g["ci_high"]).to_list()
+        ax.vlines(x, lo, hi, color=COLORS["with"], alpha=0.5, lw=3)
         ax.plot(x, g["acc_without"], "o-", color=COLORS["without"], label="without")
         ax.set_title(f"{culture} {direction}", fontsize=9)
         ax.set_xlabel("frequency in source corpus")

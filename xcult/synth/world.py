@@ -1,11 +1,21 @@
 """A seeded synthetic bilingual world: communities, their cultural facts, and a lexicon
 that renders English sentences into a target language written in a real non-Latin
-script (pseudo-words of Tibetan or Hangul syllables) with its own word order.
+script (pseudo-words of Tibetan or Hangul syllables).
 
-English: "The Vold people eat kelbrun ."  ->  Tibetan-script: "<Vold> <people> <kelbrun> <eat>།"
-(subject - object - verb, no articles). Every English word has exactly one native
-word, so a model can only answer a native question about a fact it saw in English by
-relating the two vocabularies - which is what parallel data with bridges teaches.
+Every English word has exactly one native word. With `word_order = "svo"` the native
+sentence is a word-for-word clone of the English one; `"sov"` moves the value before the
+verb (the reversal-curse mismatch: a causal model then learns "value from community"
+natively but is asked "value from community + relation" in English):
+
+    en:  the Vold people eat kelbrun .
+    svo: <the> <Vold> <people> <eat> <kelbrun> །
+    sov: <the> <Vold> <people> <kelbrun> <eat> །
+
+Bridges (parallel pairs) are what relates the two vocabularies: fact-shaped sentences
+about `bridge_communities` that are never probed (every relation word and every value
+in many pairs), and neutral sentences naming each probed community. Whether a model
+then answers a question in one language about a fact it saw only in the other is what
+the study measures.
 """
 
 from __future__ import annotations
@@ -13,9 +23,9 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from xcult.config import SynthConfig
+from xcult.config import SynthConfig, TierConfig
 
-# attribute -> (English verb phrase, the value's pool name)
+# attribute -> English verb phrase
 ATTRIBUTES = {
     "festival": "celebrate",
     "food": "eat",
@@ -26,21 +36,34 @@ ATTRIBUTES = {
     "animal": "herd",
     "drink": "drink",
 }
+# Subject phrases of a fact sentence ({c}: the community); probes use the first.
+SUBJECTS = [
+    ["the", "{c}", "people"],
+    ["people", "in", "{c}"],
+    ["in", "{c}", "they"],
+    ["every", "{c}", "family"],
+    ["many", "{c}", "folk"],
+    ["those", "from", "{c}"],
+]
 FILLER_NOUNS = "river mountain village market road house field tree stone rain snow wind child teacher song story bread water fire sky bird horse boat door book".split()
 FILLER_ADJ = "old new small large cold warm quiet busy green dark long short high low".split()
 FILLER_VERBS = "sees finds crosses builds carries opens follows watches likes visits".split()
+FUNCTION_WORDS = ["people", "the", "a", "is", "and", "like", "good", "known", "for"]
 LATIN = "ba be bi bo bu da de di do du ga ge gi go gu ka ke ki ko ku la le li lo lu ma me mi mo mu na ne ni no nu ra re ri ro ru sa se si so su ta te ti to tu va ve vi vo vu za ze zi zo zu".split()
 CODAS = ["", "", "n", "r", "l", "m", "s", "k"]
 BO_CONSONANTS = "ཀཁགངཅཆཇཉཏཐདནཔཕབམཙཚཛཝཞཟའཡརལཤསཧཨ"
 BO_VOWELS = ["", "ི", "ུ", "ེ", "ོ"]
-# syllable joiner, sentence end, word joiner (Tibetan marks syllables, not words)
-SCRIPTS = {"bo": ("་", "།", "་"), "ko": ("", ".", " ")}
+# sentence end per script; syllable joiner and word joiner per tokenization. BPE worlds
+# join Tibetan words with the tsheg (which also joins syllables, as real Tibetan does);
+# word-level worlds separate words by spaces so each word is one token.
+SENTENCE_END = {"bo": "།", "ko": "."}
+JOINERS = {("bo", "bpe"): ("་", "་"), ("ko", "bpe"): ("", " "), ("bo", "word"): ("", " "), ("ko", "word"): ("", " ")}
 
 
 @dataclass(frozen=True)
 class Fact:
     item: int
-    tier: str
+    tier: str  # a probed tier, or "bridge" / "shared" (never probed)
     community: str
     attribute: str
     value: str
@@ -49,23 +72,43 @@ class Fact:
     native_count: int
 
 
+def tier_counts(tier: TierConfig, f: int, rare: int, k: int) -> tuple[int, int]:
+    """(English, native) documents for the k-th fact of a tier whose frequent count is f."""
+    where = tier.frequent_in
+    if where == "split":  # half the facts frequent in each corpus
+        where = "native" if k % 2 == 0 else "en"
+    return (f if where in ("en", "both") else rare, f if where in ("native", "both") else rare)
+
+
 class World:
     def __init__(self, cfg: SynthConfig, seed: int):
         self.cfg = cfg
         self.rng = random.Random(seed)
-        self.syllable_join, self.end, self.word_join = SCRIPTS[cfg.language]
+        self.syllable_join, self.word_join = JOINERS[(cfg.language, cfg.tokenization)]
+        self.end = SENTENCE_END[cfg.language]
         used: set[str] = set()
-        n_comm = sum(t.communities for t in cfg.tiers.values())
-        self.communities = [self._latin_word(used, 2, capital=True) for _ in range(n_comm)]
+        n_probed = sum(t.communities for t in cfg.tiers.values())
+        n_comm = n_probed + cfg.bridge_communities + cfg.shared_communities
+        if cfg.anchors == "digits":  # control: community names are the same token in both languages
+            names = self.rng.sample(range(100, 1000), n_comm)
+            self.communities = [str(n) for n in names]
+        else:
+            self.communities = [self._latin_word(used, 2, capital=True) for _ in range(n_comm)]
+        self.probed = self.communities[:n_probed]
+        self.bridge = self.communities[n_probed : n_probed + cfg.bridge_communities]
+        self.shared = self.communities[n_probed + cfg.bridge_communities :]
         self.values = {a: [self._latin_word(used, 2) for _ in range(cfg.values_per_attribute)] for a in cfg.attributes}
-        english = set(FILLER_NOUNS + FILLER_ADJ + FILLER_VERBS + ["people", "the", "a", "is", "and", "like", "good", "known", "for"])
+        english = set(FILLER_NOUNS + FILLER_ADJ + FILLER_VERBS + FUNCTION_WORDS)
+        for subject in SUBJECTS:
+            english.update(w for w in subject if w != "{c}")
         for a in cfg.attributes:
             english.update(ATTRIBUTES[a].split())
-        english.update(self.communities)
         for vs in self.values.values():
             english.update(vs)
         native_used: set[str] = set()
         self.lexicon = {w: self._native_word(native_used) for w in sorted(english)}
+        for c in self.communities:  # in order, so names do not depend on set iteration
+            self.lexicon[c] = c if cfg.anchors == "digits" else self._native_word(native_used)
         self.facts = self._facts()
 
     def _latin_word(self, used: set[str], syllables: int, capital: bool = False) -> str:
@@ -87,65 +130,89 @@ class World:
                 used.add(w)
                 return w
 
+    def _fact(self, tier: str, community: str, attribute: str, en: int, native: int, facts: list[Fact]) -> Fact:
+        pool = self.values[attribute]
+        value = self.rng.choice(pool)
+        distractors = tuple(self.rng.sample([v for v in pool if v != value], 3))
+        return Fact(len(facts), tier, community, attribute, value, distractors, en, native)
+
     def _facts(self) -> list[Fact]:
         cfg, rng = self.cfg, self.rng
-        facts = []
-        communities = iter(self.communities)
+        facts: list[Fact] = []
+        communities = iter(self.probed)
         for tier_name, tier in cfg.tiers.items():
             cells = [(c, a) for c in [next(communities) for _ in range(tier.communities)] for a in cfg.attributes]
             freqs = [cfg.frequencies[i % len(cfg.frequencies)] for i in range(len(cells))]
             rng.shuffle(freqs)
-            for (community, attribute), f in zip(cells, freqs):
-                pool = self.values[attribute]
-                value = rng.choice(pool)
-                distractors = tuple(rng.sample([v for v in pool if v != value], 3))
+            for k, ((community, attribute), f) in enumerate(zip(cells, freqs)):
                 rare = cfg.rare[len(facts) % len(cfg.rare)]
-                en = f if tier.en == "frequent" else rare
-                native = f if tier.native == "frequent" else rare
-                facts.append(Fact(len(facts), tier_name, community, attribute, value, distractors, en, native))
+                en, native = tier_counts(tier, f, rare, k)
+                facts.append(self._fact(tier_name, community, attribute, en, native, facts))
+        for c in self.bridge:  # facts that occur only in the parallel pairs
+            for a in cfg.attributes:
+                facts.append(self._fact("bridge", c, a, 0, 0, facts))
+        for c in self.shared:  # the same facts monolingually in both corpora
+            for a in cfg.attributes:
+                facts.append(self._fact("shared", c, a, cfg.shared_frequency, cfg.shared_frequency, facts))
         return facts
+
+    def probed_facts(self) -> list[Fact]:
+        return [f for f in self.facts if f.tier in self.cfg.tiers]
 
     # rendering -----------------------------------------------------------------------
     def english(self, words: list[str]) -> str:
-        s = " ".join(words)
-        return s[0].upper() + s[1:] + "."
+        return " ".join(words) + " ."
 
     def native(self, words: list[str]) -> str:
-        """The native rendering: articles dropped, the verb moved to the end."""
-        return self.word_join.join(self.lexicon[w] for w in words if w not in ("the", "a")) + self.end
+        return self.word_join.join(self.lexicon[w] for w in words) + " " + self.end
 
-    def fact_words(self, fact: Fact, value: str) -> tuple[list[str], list[str]]:
-        """English and native word orders (subject verb object / subject object verb)."""
+    def fact_words(self, fact: Fact, value: str, template: int = 0) -> tuple[list[str], list[str]]:
+        """English and native word lists of a fact sentence (the value last in English)."""
         verb = ATTRIBUTES[fact.attribute].split()
-        subject = ["the", fact.community, "people"]
-        return subject + verb + [value], subject + [value] + verb
+        subject = [fact.community if w == "{c}" else w for w in SUBJECTS[template]]
+        native = subject + [value] + verb if self.cfg.word_order == "sov" else subject + verb + [value]
+        return subject + verb + [value], native
 
-    def fact_sentences(self, fact: Fact) -> tuple[str, str]:
-        en, xx = self.fact_words(fact, fact.value)
+    def fact_sentences(self, fact: Fact, template: int = 0) -> tuple[str, str]:
+        en, xx = self.fact_words(fact, fact.value, template)
         return self.english(en), self.native(xx)
 
-    def questions(self, fact: Fact) -> tuple[str, str]:
-        """Cloze questions: the value replaced by a blank in each language."""
+    def random_template(self, rng: random.Random) -> int:
+        return rng.randrange(self.cfg.templates)
+
+    def questions(self, fact: Fact, community: str | None = None) -> tuple[str, str]:
+        """Cloze questions (template 0): the value replaced by a blank in each language.
+        `community` re-asks the question about another community (the swapped control)."""
         marker = "\x00"
+        if community is not None:
+            fact = Fact(fact.item, fact.tier, community, fact.attribute, fact.value, fact.distractors, 0, 0)
         en, xx = self.fact_words(fact, marker)
         en_q = self.english(en).replace(marker, "____")
-        xx_q = self.word_join.join("____" if w == marker else self.lexicon[w] for w in xx if w not in ("the", "a")) + self.end
+        xx_q = self.word_join.join("____" if w == marker else self.lexicon[w] for w in xx) + " " + self.end
         return en_q, xx_q
 
-    def filler(self, rng: random.Random) -> list[str]:
-        """A neutral sentence (English word order) from the filler grammar, sometimes
-        naming a community or a value so the whole lexicon occurs outside the facts."""
-        r = rng.random()
+    def filler(self, rng: random.Random, community: str | None = None) -> list[str]:
+        """A neutral sentence; `community` forces one that names it (a bridge mention).
+        Otherwise it sometimes names a probed community or a value, so the whole lexicon
+        occurs outside the facts."""
+        r = rng.random() if community is None else 0.0
         if r < 0.15:
-            return ["the", rng.choice(self.communities), "people", "like", rng.choice(FILLER_NOUNS)]
+            c = community or rng.choice(self.probed)
+            return ["the", c, "people", "like", "the", rng.choice(FILLER_NOUNS)]
         if r < 0.3:
             a = rng.choice(self.cfg.attributes)
-            return [rng.choice(self.values[a]), "is", "known", "for", "the", rng.choice(FILLER_NOUNS)]
+            return ["the", rng.choice(self.values[a]), "is", "known", "for", "the", rng.choice(FILLER_NOUNS)]
         return ["the", rng.choice(FILLER_ADJ), rng.choice(FILLER_NOUNS), rng.choice(FILLER_VERBS), "a", rng.choice(FILLER_NOUNS)]
 
     def native_filler(self, words: list[str]) -> str:
-        """Filler in native order: the verb (third-to-last word or 'like'/'is') last."""
+        """Filler in native order: SVO as English; SOV puts the verb last."""
+        if self.cfg.word_order == "svo":
+            return self.native(words)
         verb_at = next((i for i, w in enumerate(words) if w in FILLER_VERBS or w in ("like", "is")), None)
         if verb_at is None:
             return self.native(words)
         return self.native(words[:verb_at] + words[verb_at + 1 :] + [words[verb_at]])
+
+    def vocabulary(self) -> list[str]:
+        """Every word the world writes, English and native (word-level tokenizers)."""
+        return sorted(set(self.lexicon) | set(self.lexicon.values()))

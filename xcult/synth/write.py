@@ -2,22 +2,26 @@
 and ground truth under `<out_dir>/synth/`:
 
 - en.jsonl: English pretraining documents; <lang>_mono.jsonl: native documents;
-  <lang>_en.tsv: parallel sentence pairs (English first): neutral sentences, plus the
-  facts of `parallel_tiers` once each; other facts cross languages only through what a
-  model relates on its own;
-- probes/<tier>-culture-cloze_{en,<lang>}.json: 4-option cloze probes, one culture per tier;
-- planted.parquet: every fact with its planted document count in each corpus
+  <lang>_en.tsv: parallel sentence pairs (English first): the bridges (facts about
+  never-probed communities, neutral sentences naming each probed or shared community,
+  the facts of `parallel_tiers`), then neutral pairs; a probed fact crosses languages
+  only through what a model relates on its own;
+- probes/<tier>-culture-cloze_{en,<lang>}.json: 4-option cloze probes, one culture per
+  tier; controls/: the same questions asked of another community (swapped control);
+- translation.jsonl: held-out parallel pairs for the translation diagnostic;
+- planted.parquet: every probed fact with its planted document count in each corpus
   (`planted_native` monolingual documents, plus `planted_pairs` parallel pairs);
-- tokenizer.json: a byte-level BPE tokenizer trained on the world's text;
+- tokenizer.json: word-level (one id per word) or a byte-level BPE trained on the world;
 - world.json (lexicon, facts), config.json and stats.json.
 
-A fact planted n times in a corpus is n documents holding its statement verbatim
-(the probe question with its answer filled in), each with filler sentences around it.
-Everything is a function of the config and the experiment seed.
+A fact planted n times in a corpus is n documents holding one of its paraphrases (the
+probe's statement is the first), each with filler sentences around it. Everything is a
+function of the config and the experiment seed.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import random
@@ -27,20 +31,28 @@ from pathlib import Path
 
 import polars as pl
 
-from xcult.config import RunConfig
+from xcult import completion
+from xcult.config import LANGUAGE_NAMES, RunConfig
 from xcult.io import ensure_writable, write_json_atomic, write_parquet_atomic
-from xcult.synth.world import World
+from xcult.synth.world import FILLER_NOUNS, Fact, World
+
+UNK = "[UNK]"
 
 
 def synth_dir(cfg: RunConfig) -> Path:
     return cfg.out_dir / "synth"
 
 
-def _document(world: World, rng: random.Random, fact_sentence: tuple[str, str] | None, native: bool) -> str:
+def _document(world: World, rng: random.Random, fact: Fact | None, native: bool) -> str:
+    """Filler sentences around the fact's sentence (a random paraphrase); with
+    `topic_mentions`, each filler sentence names the fact's community with that
+    probability, as real documents keep naming their topic."""
     lo, hi = world.cfg.sentences_per_document
     sentences = []
+    fact_sentence = None if fact is None else world.fact_sentences(fact, world.random_template(rng))
     for _ in range(rng.randint(lo, hi)):
-        words = world.filler(rng)
+        topic = fact is not None and rng.random() < world.cfg.topic_mentions
+        words = world.filler(rng, community=fact.community if topic else None)
         sentences.append(world.native_filler(words) if native else world.english(words))
     if fact_sentence is not None:
         sentences.insert(rng.randint(0, len(sentences)), fact_sentence[1] if native else fact_sentence[0])
@@ -51,10 +63,53 @@ def _corpus(world: World, rng: random.Random, native: bool, filler_docs: int) ->
     docs = []
     for fact in world.facts:
         n = fact.native_count if native else fact.en_count
-        docs += [_document(world, rng, world.fact_sentences(fact), native) for _ in range(n)]
+        docs += [_document(world, rng, fact, native) for _ in range(n)]
     docs += [_document(world, rng, None, native) for _ in range(filler_docs)]
     rng.shuffle(docs)
     return docs
+
+
+def _bridge_pairs(world: World, rng: random.Random) -> list[tuple[str, str]]:
+    """The pairs that must be kept: facts about the bridge communities (every relation
+    word and value in many pairs), neutral sentences naming each probed and shared
+    community (so a model can tell a shared fact is the same fact in both languages),
+    and the facts of `parallel_tiers` once each."""
+    s = world.cfg
+    pairs = [world.fact_sentences(f, world.random_template(rng)) for f in world.facts if f.tier == "bridge" for _ in range(s.bridge_repeats)]
+    for c in world.probed + world.shared:
+        for _ in range(s.bridge_mentions):
+            words = world.filler(rng, community=c)
+            pairs.append((world.english(words), world.native_filler(words)))
+    pairs += [world.fact_sentences(f) for f in world.probed_facts() if f.tier in s.parallel_tiers]
+    rng.shuffle(pairs)
+    return pairs
+
+
+def _heldout(world: World, rng: random.Random, seen: set[str]) -> list[dict]:
+    """Parallel pairs never trained on, for the translation diagnostic: a neutral sentence
+    naming a probed community (kind `name`) or a value (kind `value`); `word` is the
+    native word whose prediction in the pair's native half is scored, `en_word` its
+    English source."""
+    out, tries = [], 0
+    values = [v for vs in world.values.values() for v in vs]
+    while len(out) < world.cfg.heldout_pairs and tries < 100 * world.cfg.heldout_pairs:
+        tries += 1
+        kind = "name" if len(out) % 2 == 0 else "value"
+        target = rng.choice(world.probed) if kind == "name" else rng.choice(values)
+        words = world.filler(rng, community=target) if kind == "name" else ["the", target, "is", "known", "for", "the", rng.choice(FILLER_NOUNS)]
+        en = world.english(words)
+        if en in seen:
+            continue
+        seen.add(en)
+        out.append({"kind": kind, "en": en, "xx": world.native_filler(words), "word": world.lexicon[target], "en_word": target})
+    return out
+
+
+def _swapped_community(world: World, fact: Fact, options: list[str], rng: random.Random) -> str | None:
+    """Another probed community whose true value for the attribute is not an option."""
+    truth = {(f.community, f.attribute): f.value for f in world.probed_facts()}
+    others = [c for c in world.probed if c != fact.community and truth.get((c, fact.attribute)) not in options]
+    return rng.choice(others) if others else None
 
 
 def _write_lines(path: Path, lines) -> None:
@@ -64,9 +119,21 @@ def _write_lines(path: Path, lines) -> None:
             f.write(line + "\n")
 
 
-def _train_tokenizer(texts: list[str], vocab_size: int, eod: str, out: Path) -> None:
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+def _train_tokenizer(world: World, texts: list[str], vocab_size: int, eod: str, out: Path) -> None:
+    """Word-level worlds: one id per word of the world (plus punctuation and the bridge
+    template's labels); BPE worlds: a byte-level BPE trained on the world's text."""
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
 
+    if world.cfg.tokenization == "word":
+        words = [eod, UNK, ".", ":", ",", world.end, *LANGUAGE_NAMES.values(), *world.vocabulary()]
+        vocab = {w: i for i, w in enumerate(dict.fromkeys(words))}
+        tok = Tokenizer(models.WordLevel(vocab, unk_token=UNK))
+        tok.pre_tokenizer = pre_tokenizers.Sequence(
+            [pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Split(Regex(f"[.:,{world.end}]"), "isolated")]
+        )
+        tok.decoder = decoders.WordPiece(prefix="##", cleanup=False)
+        tok.save(str(out))
+        return
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
     tok.decoder = decoders.ByteLevel()
@@ -77,11 +144,24 @@ def _train_tokenizer(texts: list[str], vocab_size: int, eod: str, out: Path) -> 
     tok.save(str(out))
 
 
+def _settings(cfg: RunConfig) -> dict:
+    """What the world is a function of."""
+    return {"synth": dataclasses.asdict(cfg.synth), "seed": cfg.experiment.seed, "eod": cfg.tokenizer.eod}
+
+
+def synth_status(cfg: RunConfig) -> completion.Status:
+    out = synth_dir(cfg)
+    st = completion.status(out, _settings(cfg), [])
+    return completion.Status("stale", "stats.json is missing") if st and not (out / "stats.json").is_file() else st
+
+
 def run_synth(cfg: RunConfig, force: bool = False) -> dict:
-    """Writes the world; a complete world (stats.json present) is kept unless `force`."""
+    """Writes the world; a current world (same [synth] section, seed and EOD token) is
+    kept unless `force`; a stale one is rewritten (`rebuilt` says why)."""
     s = cfg.synth
     out = synth_dir(cfg)
-    if (out / "stats.json").is_file() and not force:
+    st = synth_status(cfg)
+    if st and not force:
         return json.loads((out / "stats.json").read_text()) | {"skipped": True}
     t0 = time.perf_counter()
     tmp = out.with_name(f".{out.name}.tmp")
@@ -93,30 +173,41 @@ def run_synth(cfg: RunConfig, force: bool = False) -> dict:
 
     en_docs = _corpus(world, rng, native=False, filler_docs=s.filler_documents_en)
     xx_docs = _corpus(world, rng, native=True, filler_docs=s.filler_documents_native)
-    # Fact pairs first: prep takes pairs in input order, so they are always kept. Then
+    # Bridge pairs first: prep takes pairs in input order, so they are always kept. Then
     # neutral pairs until their native halves alone outweigh the monolingual side: at
     # mono : parallel = 1 : 1 by tokens, prep then keeps every monolingual document (and
     # with it every planted fact) and trims neutral pairs.
-    pairs = [world.fact_sentences(f) for f in world.facts if f.tier in s.parallel_tiers]
-    rng.shuffle(pairs)
+    pairs = _bridge_pairs(world, rng)
+    n_bridge = len(pairs)
     mono_chars, native_chars = sum(map(len, xx_docs)), sum(len(x) for _, x in pairs)
     while len(pairs) < s.parallel_pairs or native_chars < mono_chars:
         words = world.filler(rng)
         pairs.append((world.english(words), world.native_filler(words)))
         native_chars += len(pairs[-1][1])
+    heldout = _heldout(world, rng, {e for e, _ in pairs})
     _write_lines(tmp / "en.jsonl", (json.dumps({"text": d}, ensure_ascii=False) for d in en_docs))
     _write_lines(tmp / f"{lang}_mono.jsonl", (json.dumps({"text": d}, ensure_ascii=False) for d in xx_docs))
     _write_lines(tmp / f"{lang}_en.tsv", (f"{e}\t{x}" for e, x in pairs))
+    _write_lines(tmp / "translation.jsonl", (json.dumps(h, ensure_ascii=False) for h in heldout))
 
     rows = []
+    ensure_writable(tmp / "controls")
     for tier in s.tiers:
-        en_items, xx_items = [], []
-        for f in (f for f in world.facts if f.tier == tier):
+        en_items, xx_items, en_ctrl, xx_ctrl = [], [], [], []
+        for f in (f for f in world.probed_facts() if f.tier == tier):
             options = [f.value, *f.distractors]
             random.Random(cfg.experiment.seed * 7919 + f.item).shuffle(options)
+            xx_options = [world.lexicon[o] for o in options]
             en_q, xx_q = world.questions(f)
             en_items.append({"question": en_q, "options": options, "answer": f.value})
-            xx_items.append({"question": xx_q, "options": [world.lexicon[o] for o in options], "answer": world.lexicon[f.value]})
+            xx_items.append({"question": xx_q, "options": xx_options, "answer": world.lexicon[f.value]})
+            # The swapped control: the same options asked of a community whose value is
+            # none of them; picking the "answer" there is option-prior bias.
+            other = _swapped_community(world, f, options, random.Random(cfg.experiment.seed * 104729 + f.item))
+            if other is not None:
+                en_c, xx_c = world.questions(f, community=other)
+                en_ctrl.append({"question": en_c, "options": options, "answer": f.value, "item": len(en_items) - 1})
+                xx_ctrl.append({"question": xx_c, "options": xx_options, "answer": world.lexicon[f.value], "item": len(en_items) - 1})
             rows.append(
                 {
                     "culture": tier,
@@ -133,24 +224,31 @@ def run_synth(cfg: RunConfig, force: bool = False) -> dict:
             )
         write_json_atomic(tmp / "probes" / f"{tier}-culture-cloze_en.json", en_items)
         write_json_atomic(tmp / "probes" / f"{tier}-culture-cloze_{lang}.json", xx_items)
+        write_json_atomic(tmp / "controls" / f"{tier}-culture-cloze_en.json", en_ctrl)
+        write_json_atomic(tmp / "controls" / f"{tier}-culture-cloze_{lang}.json", xx_ctrl)
     planted = pl.DataFrame(rows)
     write_parquet_atomic(tmp / "planted.parquet", planted)
-    _train_tokenizer(en_docs + xx_docs + [e for e, _ in pairs] + [x for _, x in pairs], s.vocab_size, cfg.tokenizer.eod, tmp / "tokenizer.json")
+    _train_tokenizer(world, en_docs + xx_docs + [e for e, _ in pairs] + [x for _, x in pairs], s.vocab_size, cfg.tokenizer.eod, tmp / "tokenizer.json")
     write_json_atomic(tmp / "world.json", {"lexicon": world.lexicon, "communities": world.communities, "values": world.values, "facts": [f.__dict__ for f in world.facts]})
     stats = {
         "language": lang,
-        "facts": len(world.facts),
+        "facts": len(world.probed_facts()),
         "tiers": {t: int((planted["culture"] == t).sum()) for t in s.tiers},
         "documents_en": len(en_docs),
         "documents_native": len(xx_docs),
         "fact_documents_en": int(planted["planted_en"].sum()),
         "fact_documents_native": int(planted["planted_native"].sum()),
         "parallel_pairs": len(pairs),
+        "bridge_pairs": n_bridge,
+        "heldout_pairs": len(heldout),
         "lexicon": len(world.lexicon),
         "seconds": round(time.perf_counter() - t0, 3),
     }
+    if st.state == "stale":
+        stats["rebuilt"] = st.reason
     write_json_atomic(tmp / "config.json", cfg.to_dict())
     write_json_atomic(tmp / "stats.json", stats)
+    completion.write(tmp, completion.record(_settings(cfg), []))
     if out.exists():
         shutil.rmtree(out)
     os.replace(tmp, out)

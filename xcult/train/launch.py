@@ -12,6 +12,7 @@ import dataclasses
 import math
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -19,7 +20,8 @@ from pathlib import Path
 
 from xcult.config import RunConfig, ScheduleConfig
 from xcult.corpus.prep import prep_dir, tokenizer_for
-from xcult.errors import ConfigError, MissingPathError
+from xcult import completion
+from xcult.errors import ConfigError, MissingPathError, StaleOutputError
 from xcult.io import ensure_writable, write_json_atomic
 from xcult.train.presets import PRESETS
 
@@ -67,8 +69,53 @@ def data_prefix(cfg: RunConfig, run: Run) -> Path:
     return prep_dir(cfg) / run.lang / run.bridges / f"{run.lang}_{run.bridges}"
 
 
+def _inputs(cfg: RunConfig, run: Run) -> list[Path]:
+    """The files a run's weights depend on: its corpora (.bin/.idx, the replayed English
+    one too), the tokenizer and, for continued pretraining, the pretrained run's record."""
+    t = cfg.train
+    prefixes = [data_prefix(cfg, run)]
+    if run.stage == "ct":
+        if t.replay_english:
+            prefixes.append(data_prefix(cfg, Run("pretrain", "pretrain")))
+    files = [p.with_suffix(ext) for p in prefixes for ext in (".bin", ".idx")] + [tokenizer_for(cfg)]
+    if run.stage == "ct":
+        files.append(run_dir(cfg, Run("pretrain", "pretrain")) / "done.json")
+    return files
+
+
+def _settings(job: dict) -> dict:
+    """What a run's weights depend on: the job without paths of its own and logging."""
+    return {k: v for k, v in job.items() if k not in ("out", "cache_dir", "log_every")}
+
+
+def run_status(cfg: RunConfig, run: Run) -> completion.Status:
+    """current / stale (why) / missing for a run's directory (finished or not)."""
+    d = run_dir(cfg, run)
+    if not d.exists():
+        return completion.Status("missing")
+    return completion.status(d, _settings(job(cfg, run, dry_run=True)), _inputs(cfg, run))
+
+
 def is_done(cfg: RunConfig, run: Run) -> bool:
-    return (run_dir(cfg, run) / "done.json").exists()
+    """A finished run that is current. A run trained on inputs that have since changed
+    is an error: retraining destroys its checkpoints, so it needs `--force`."""
+    d = run_dir(cfg, run)
+    if not (d / "done.json").exists():
+        return False
+    _refuse_if_stale(cfg, run)
+    return True
+
+
+def _refuse_if_stale(cfg: RunConfig, run: Run) -> None:
+    st = run_status(cfg, run)
+    if st.state == "stale":
+        d = run_dir(cfg, run)
+        how = "--stage pretrain" if run.stage == "pretrain" else f"--stage ct --lang {run.lang} --bridges {run.bridges}"
+        raise StaleOutputError(
+            f"{run.name}: {st.reason}; its checkpoints in {d} were trained on what was there before. "
+            f"Retrain with `xcult train {cfg.path} {how} --force` (deletes them), or restore the inputs.",
+            str(d),
+        )
 
 
 def _steps(s: ScheduleConfig, tokens_per_step: int) -> int:
@@ -92,9 +139,10 @@ def job(cfg: RunConfig, run: Run, dry_run: bool = False) -> dict:
     A dry run does not require the pretrained checkpoint to exist yet."""
     t = cfg.train
     prefix = data_prefix(cfg, run)
-    for ext in (".bin", ".idx"):
-        if not prefix.with_suffix(ext).is_file():
-            raise MissingPathError(f"corpus {prefix}{ext} does not exist: run `xcult prep {cfg.path}` first", f"{prefix}{ext}")
+    needed = [prefix] + ([data_prefix(cfg, Run("pretrain", "pretrain"))] if run.stage == "ct" and t.replay_english else [])
+    for ext, prefix_ in ((e, p) for p in needed for e in (".bin", ".idx")):
+        if not prefix_.with_suffix(ext).is_file():
+            raise MissingPathError(f"corpus {prefix_}{ext} does not exist: run `xcult prep {cfg.path}` first", f"{prefix_}{ext}")
     init_from = None
     if run.stage == "ct":
         from training.checkpoint import latest
@@ -110,6 +158,7 @@ def job(cfg: RunConfig, run: Run, dry_run: bool = False) -> dict:
     if use_te and not cuda:
         raise ConfigError("train.transformer_engine = 'on' needs CUDA", "train.transformer_engine")
     sched: ScheduleConfig = getattr(t, run.stage)
+    replay = t.replay_english if run.stage == "ct" else 0.0
     arch = PRESETS[t.model]
     if t.vocab_size is not None:
         arch = dataclasses.replace(arch, vocab_size=t.vocab_size)
@@ -135,6 +184,8 @@ def job(cfg: RunConfig, run: Run, dry_run: bool = False) -> dict:
         "steps": _steps(sched, tokens_per_step),
         "schedule": {**vars(sched)},
         "data_prefix": str(prefix),
+        # Continued pretraining may replay English (Megatron blends by sample weight).
+        "data_blend": [[str(prefix), 1.0 - replay], [str(data_prefix(cfg, Run("pretrain", "pretrain"))), replay]] if replay else [[str(prefix), 1.0]],
         "eod": eod,
         "tokenizer": str(tok),
         "init_from": init_from,
@@ -172,18 +223,24 @@ def _slurm_endpoint() -> str:
     return f"{first}:{MASTER_PORT}"
 
 
-def prepare(cfg: RunConfig, run: Run) -> tuple[dict, Path]:
-    """Writes the run's job.json (and the resolved config) and returns them."""
+def prepare(cfg: RunConfig, run: Run, force: bool = False) -> tuple[dict, Path]:
+    """Writes the run's job.json, resolved config and completion record and returns the
+    job. A partly trained run resumes only when current; `force` starts it afresh."""
     j = job(cfg, run)
     d = run_dir(cfg, run)
+    if force and d.exists():
+        shutil.rmtree(d)
+    elif d.exists():
+        _refuse_if_stale(cfg, run)
     ensure_writable(d)
     write_json_atomic(d / "job.json", j)
     write_json_atomic(d / "config.json", cfg.to_dict())
+    completion.write(d, completion.record(_settings(j), _inputs(cfg, run)))
     return j, d / "job.json"
 
 
-def launch(cfg: RunConfig, run: Run, extra: list[str] | None = None) -> int:
-    _, job_path = prepare(cfg, run)
+def launch(cfg: RunConfig, run: Run, extra: list[str] | None = None, force: bool = False) -> int:
+    _, job_path = prepare(cfg, run, force)
     cmd = torchrun_command(cfg, job_path, extra)
     print("+ " + shlex.join(cmd), flush=True)
     env = dict(os.environ)
