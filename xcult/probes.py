@@ -19,8 +19,6 @@ from typing import Literal
 from xcult.errors import InputError, MissingPathError
 
 BLANK = re.compile(r"_+")
-# The public probe set; `load_culture` accepts this (or any raw URL base) as `source`.
-PAPER_PROBES_URL = "https://raw.githubusercontent.com/luciusssss/cross-lingual-culture/main/data"
 
 
 @dataclass(frozen=True)

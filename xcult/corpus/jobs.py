@@ -3,7 +3,7 @@
 A unit is `en` (the English pretraining corpus) or a language code (its with- and
 without-bridges corpora, which share one selection of pairs and monolingual text).
 The job dictionaries mirror the serde structs in `rust_core/src/prep.rs` field for
-field; `tests/corpus/test_jobs.py` round-trips them through Rust.
+field; `tests/test_config.py` round-trips every job of the shipped configs through Rust.
 """
 
 from __future__ import annotations
