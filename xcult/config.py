@@ -473,7 +473,7 @@ def validate(cfg: RunConfig) -> None:
 
 
 def _synth_checks(s: SynthConfig) -> list[tuple[bool, str, str]]:
-    from xcult.synth.world import ATTRIBUTES, SUBJECTS
+    from xcult.synth.grammar import ATTRIBUTES, SUBJECTS
 
     lo_hi = s.sentences_per_document
     return [

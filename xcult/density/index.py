@@ -12,11 +12,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import polars as pl
 
-from xcult import _core
+from xcult import _core, completion
 from xcult.config import RunConfig
 from xcult.corpus.prep import prep_dir
 from xcult.errors import MissingPathError
@@ -50,6 +51,23 @@ def corpus_job(cfg: RunConfig, corpus: str, index_dir: Path) -> dict:
     }
 
 
+def _fingerprint(cfg: RunConfig, corpus: str) -> tuple[dict, list[Path]]:
+    """An index depends on its chunk files and the settings that change its contents."""
+    job = corpus_job(cfg, corpus, index_root(cfg) / corpus)
+    dense = corpus in cfg.index.dense_corpora
+    settings = {"language": job["language"], "keep_languages": job["keep_languages"], "dense_model": cfg.index.dense_model if dense else None}
+    return settings, [Path(c) for c in job["chunks"]]
+
+
+def index_status(cfg: RunConfig, corpus: str) -> completion.Status:
+    final = index_root(cfg) / corpus
+    if not final.exists():
+        return completion.Status("missing")
+    settings, inputs = _fingerprint(cfg, corpus)
+    st = completion.status(final, settings, inputs)
+    return completion.Status("stale", "stats.json is missing") if st and not (final / "stats.json").is_file() else st
+
+
 def build_indexes(cfg: RunConfig, force: bool = False) -> dict[str, dict]:
     """Builds every corpus index the config names; returns stats by corpus."""
     root = index_root(cfg)
@@ -57,12 +75,17 @@ def build_indexes(cfg: RunConfig, force: bool = False) -> dict[str, dict]:
     out = {}
     for corpus in corpora(cfg):
         final = root / corpus
-        if (final / "stats.json").exists() and not force:
+        st = index_status(cfg, corpus)
+        if st and not force:
             out[corpus] = json.loads((final / "stats.json").read_text()) | {"skipped": True}
             continue
+        if st.state == "stale":
+            print(f"index {corpus}: {st.reason} — rebuilding", file=sys.stderr, flush=True)
         tmp = root / f".{corpus}.tmp"
         shutil.rmtree(tmp, ignore_errors=True)
         job = corpus_job(cfg, corpus, tmp)
+        settings, inputs = _fingerprint(cfg, corpus)
+        rec = completion.record(settings, inputs)
         stats = json.loads(_core.build_index(json.dumps(job)))
         if corpus in cfg.index.dense_corpora:
             from xcult.density.dense import build_dense
@@ -71,6 +94,7 @@ def build_indexes(cfg: RunConfig, force: bool = False) -> dict[str, dict]:
             stats["dense"] = build_dense(job["chunks"], job["keep_languages"], tmp, ix.dense_model, ix.dense_batch_size, ix.dense_device)
         write_json_atomic(tmp / "job.json", job | {"index_dir": str(final)})
         write_json_atomic(tmp / "stats.json", stats)
+        completion.write(tmp, rec)
         if final.exists():
             shutil.rmtree(final)
         os.replace(tmp, final)

@@ -47,7 +47,7 @@ def translate_pairs(
 ) -> tuple[list[str], list[str], int]:
     """Statements and chunks with those of `cfg.languages` translated; returns them and
     the number of texts translated now (not from the cache)."""
-    from xcult.density.judge import Cache
+    from xcult.density.cache import Cache
 
     cache = Cache(cache_dir, dtype=pl.Utf8)
     rows = [i for i, lang in enumerate(langs) if lang in cfg.languages]

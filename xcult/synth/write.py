@@ -34,7 +34,8 @@ import polars as pl
 from xcult import completion
 from xcult.config import LANGUAGE_NAMES, RunConfig
 from xcult.io import ensure_writable, write_json_atomic, write_parquet_atomic
-from xcult.synth.world import FILLER_NOUNS, Fact, World
+from xcult.synth.grammar import FILLER_NOUNS
+from xcult.synth.world import Fact, World
 
 UNK = "[UNK]"
 

@@ -84,8 +84,9 @@ def _inputs(cfg: RunConfig, run: Run) -> list[Path]:
 
 
 def _settings(job: dict) -> dict:
-    """What a run's weights depend on: the job without paths of its own and logging."""
-    return {k: v for k, v in job.items() if k not in ("out", "cache_dir", "log_every")}
+    """What a run's weights depend on: the job without paths of its own, logging and the
+    CPU thread count."""
+    return {k: v for k, v in job.items() if k not in ("out", "cache_dir", "log_every", "threads")}
 
 
 def run_status(cfg: RunConfig, run: Run) -> completion.Status:
