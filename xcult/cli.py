@@ -320,8 +320,6 @@ def run(config: Path | None, no_progress: bool) -> None:
 def sweep(config: Path, sets, grids, seeds, out, jobs, dry_run) -> None:
     """Many runs from one CONFIG (overrides x seeds), each an ordinary `xcult run`; then
     one table of transfer gaps across them (resumable: finished runs are skipped)."""
-    import tomllib
-
     from rich.console import Console
 
     from xcult.config import load_config
@@ -338,7 +336,7 @@ def sweep(config: Path, sets, grids, seeds, out, jobs, dry_run) -> None:
             for r in runs:
                 click.echo(f"  {r.label}: {r.config}")
             return
-        threads = tomllib.loads(config.read_text()).get("train", {}).get("threads", 0) or 2
+        threads = (base.train.threads if base.train else 0) or 2  # torch's default uses every core
         codes = execute(runs, jobs or default_jobs(threads), echo=click.echo)
         summary = collect(runs, out)
     except XcultError as e:

@@ -11,11 +11,13 @@ changed, or `missing`. Hashing happens only when size or mtime moved, as make an
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from xcult.errors import MissingPathError
 from xcult.io import write_json_atomic
 
 RECORD = "completion.json"
@@ -30,20 +32,35 @@ class Status:
         return self.state == "current"
 
 
-def file_identity(path: Path, sha256: str | None = None) -> dict[str, Any]:
+@functools.lru_cache(maxsize=None)
+def _sha256(path: str, size: int, mtime_ns: int) -> str:
     from xcult import _core
 
-    st = path.stat()
-    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": sha256 or _core.hash_files([str(path)])[0]}
+    return _core.hash_files([path])[0]
+
+
+def _stat(path: Path):
+    try:
+        return path.stat()
+    except FileNotFoundError:
+        raise MissingPathError(f"input file {path} does not exist", str(path)) from None
+
+
+def sha256(path: Path) -> str:
+    """The file's SHA-256, computed once per process for a given size and mtime (a
+    checkpoint scored for several cultures, or inputs the manifest lists again)."""
+    st = _stat(path)
+    return _sha256(str(path), st.st_size, st.st_mtime_ns)
+
+
+def file_identity(path: Path) -> dict[str, Any]:
+    st = _stat(path)
+    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": sha256(path)}
 
 
 def record(settings: dict[str, Any], inputs: list[Path]) -> dict[str, Any]:
-    """A new record: the settings as given, every input file's identity (hashed now)."""
-    from xcult import _core
-
-    paths = sorted({str(p) for p in inputs})
-    hashes = _core.hash_files(paths) if paths else []
-    return {"settings": settings, "inputs": {p: file_identity(Path(p), h) for p, h in zip(paths, hashes, strict=True)}}
+    """A new record: the settings as given, every input file's identity."""
+    return {"settings": settings, "inputs": {str(p): file_identity(Path(p)) for p in sorted({str(p) for p in inputs})}}
 
 
 def _first_difference(old: Any, new: Any, key: str = "") -> str | None:

@@ -173,8 +173,6 @@ def test_bridges_cover_every_relation_value_and_probed_name(tmp_path):
     shared = [f for f in w["facts"] if f["tier"] == "shared"]
     en_docs = (d / "en.jsonl").read_text(encoding="utf-8")
     assert shared and all(f["community"] in en_docs for f in shared)
-    probed = {c for t in ("low", "english") for c in json.dumps(json.loads((d / "probes" / f"{t}-culture-cloze_en.json").read_text()))}
-    assert probed  # probes exist; shared communities are not among their questions
     for t in ("low", "english"):
         qs = [it["question"] for it in json.loads((d / "probes" / f"{t}-culture-cloze_en.json").read_text())]
         assert not any(f["community"] in q for f in shared for q in qs)

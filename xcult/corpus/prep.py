@@ -44,14 +44,19 @@ def _settings(job: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in job.items() if k != "out_dir"} | {"engine": engine}
 
 
+def _fingerprint(cfg: RunConfig, unit: str) -> tuple[dict[str, Any], list[Path]]:
+    """A unit's settings and input files (its inputs and the tokenizer)."""
+    tok = tokenizer_for(cfg)
+    _, job = jobs.job(cfg, unit, tok, prep_dir(cfg) / unit, False)
+    return _settings(job), [*map(Path, jobs.input_paths(cfg, unit)), tok]
+
+
 def unit_status(cfg: RunConfig, unit: str) -> completion.Status:
     """current / stale (why) / missing for one unit's outputs."""
     final = prep_dir(cfg) / unit
     if not final.exists():
         return completion.Status("missing")
-    tok = tokenizer_for(cfg)
-    _, job = jobs.job(cfg, unit, tok, final, False)
-    st = completion.status(final, _settings(job), [*map(Path, jobs.input_paths(cfg, unit)), tok])
+    st = completion.status(final, *_fingerprint(cfg, unit))
     if st and not (final / STATS).is_file():
         return completion.Status("stale", "stats.json is missing")
     return st
@@ -73,7 +78,7 @@ def build_unit(cfg: RunConfig, unit: str, force: bool = False, progress: bool = 
     if tmp.exists():
         shutil.rmtree(tmp)
     kind, job = jobs.job(cfg, unit, tok, tmp, progress)
-    rec = completion.record(_settings(jobs.job(cfg, unit, tok, final, False)[1]), [*map(Path, jobs.input_paths(cfg, unit)), tok])
+    rec = completion.record(*_fingerprint(cfg, unit))
     run = _core.prep_monolingual if kind == "monolingual" else _core.prep_bilingual
     stats = json.loads(run(json.dumps(job)))
     stats["tool_version"] = __version__
@@ -94,7 +99,7 @@ def write_manifest(cfg: RunConfig, unit_stats: dict[str, dict[str, Any]]) -> Pat
     root = prep_dir(cfg)
     tok = tokenizer_for(cfg)
     inputs = sorted({p for u in unit_stats for p in jobs.input_paths(cfg, u)})
-    hashes = _core.hash_files([*inputs, str(tok)])
+    hashes = [completion.sha256(Path(p)) for p in [*inputs, str(tok)]]
     manifest = {
         "tool": "xcult",
         "tool_version": __version__,

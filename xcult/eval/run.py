@@ -23,7 +23,6 @@ from xcult import completion
 from xcult.config import EvalConfig, RunConfig
 from xcult.errors import ConfigError, MissingPathError
 from xcult.io import ensure_writable, write_json_atomic, write_parquet_atomic
-from xcult.eval.diagnostics import load_heldout
 from xcult.probes import Culture, load_culture
 
 SETTINGS = ("with", "without")
@@ -168,6 +167,7 @@ def run_eval(cfg: RunConfig, progress: bool = True) -> dict:
     from tokenizers import Tokenizer
 
     from xcult.corpus.prep import tokenizer_for
+    from xcult.eval.diagnostics import load_heldout
     from xcult.eval.transfer import instance_table, main_table, transfer_table
 
     e = cfg.eval

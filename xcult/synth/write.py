@@ -106,9 +106,8 @@ def _heldout(world: World, rng: random.Random, seen: set[str]) -> list[dict]:
     return out
 
 
-def _swapped_community(world: World, fact: Fact, options: list[str], rng: random.Random) -> str | None:
-    """Another probed community whose true value for the attribute is not an option."""
-    truth = {(f.community, f.attribute): f.value for f in world.probed_facts()}
+def _swapped_community(world: World, truth: dict, fact: Fact, options: list[str], rng: random.Random) -> str | None:
+    """Another probed community whose true value for the attribute (`truth`) is not an option."""
     others = [c for c in world.probed if c != fact.community and truth.get((c, fact.attribute)) not in options]
     return rng.choice(others) if others else None
 
@@ -193,6 +192,7 @@ def run_synth(cfg: RunConfig, force: bool = False) -> dict:
 
     rows = []
     ensure_writable(tmp / "controls")
+    truth = {(f.community, f.attribute): f.value for f in world.probed_facts()}
     for tier in s.tiers:
         en_items, xx_items, en_ctrl, xx_ctrl = [], [], [], []
         for f in (f for f in world.probed_facts() if f.tier == tier):
@@ -204,7 +204,7 @@ def run_synth(cfg: RunConfig, force: bool = False) -> dict:
             xx_items.append({"question": xx_q, "options": xx_options, "answer": world.lexicon[f.value]})
             # The swapped control: the same options asked of a community whose value is
             # none of them; picking the "answer" there is option-prior bias.
-            other = _swapped_community(world, f, options, random.Random(cfg.experiment.seed * 104729 + f.item))
+            other = _swapped_community(world, truth, f, options, random.Random(cfg.experiment.seed * 104729 + f.item))
             if other is not None:
                 en_c, xx_c = world.questions(f, community=other)
                 en_ctrl.append({"question": en_c, "options": options, "answer": f.value, "item": len(en_items) - 1})
