@@ -58,7 +58,7 @@ def sample_inputs(tmp_path_factory) -> Path:
 def built(tmp_path_factory, sample_inputs):
     """A finished small prep run: (config, stats by unit)."""
     from xcult.config import load_config
-    from xcult.corpus.prep import run_prep
+    from xcult.corpus.stage import run_prep
 
     d = tmp_path_factory.mktemp("built")
     cfg = load_config(write_config(d / "c.toml", sample_inputs, d / "run"))

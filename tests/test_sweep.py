@@ -63,5 +63,5 @@ def test_sweep_runs_each_world_and_resumes(tmp_path):
     r = CliRunner().invoke(main, args)  # resumes: every run finds its world complete
     assert r.exit_code == 0, r.output
     assert {d: (out / d / "synth" / "stats.json").stat().st_mtime_ns for d in dirs} == stamp
-    assert all("skipped" in (out / d / "run.log").read_text() for d in dirs)
+    assert all("current" in (out / d / "run.log").read_text() for d in dirs)
     assert json.loads((out / dirs[0] / "synth" / "config.json").read_text())["experiment"]["seed"] == 1

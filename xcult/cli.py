@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import sys
 from pathlib import Path
 
@@ -10,9 +11,18 @@ import click
 from xcult.errors import XcultError
 
 
-def _fail(e: XcultError) -> None:
-    click.secho(f"error: {e}", fg="red", err=True)
-    sys.exit(2)
+def clean_errors(fn):
+    """An XcultError ends the command with its one-line message and exit code 2."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except XcultError as e:
+            click.secho(f"error: {e}", fg="red", err=True)
+            sys.exit(2)
+
+    return wrapper
 
 
 @click.group()
@@ -26,17 +36,15 @@ def main() -> None:
 @click.option("--force", is_flag=True, help="Rebuild outputs that are already complete.")
 @click.option("--executor", type=click.Choice(["local", "slurm", "ray"]), default=None, help="Overrides prep.executor.")
 @click.option("--no-progress", is_flag=True, help="No progress display.")
+@clean_errors
 def prep(config: Path, force: bool, executor: str | None, no_progress: bool) -> None:
     """Build the script-filtered, bridged, Megatron-ready corpora CONFIG names."""
     from xcult.config import load_config
-    from xcult.corpus.prep import run_prep
+    from xcult.corpus.stage import run_prep
     from xcult.corpus.summary import print_summary
 
-    try:
-        cfg = load_config(config)
-        stats = run_prep(cfg, force=force, executor=executor, progress=not no_progress)
-    except XcultError as e:
-        _fail(e)
+    cfg = load_config(config)
+    stats = run_prep(cfg, force=force, executor=executor, progress=not no_progress)
     if stats is None:
         click.echo("submitted; run `xcult prep` again once the jobs finish to write the manifest")
         return
@@ -52,6 +60,7 @@ def prep(config: Path, force: bool, executor: str | None, no_progress: bool) -> 
 @click.option("--dry-run", is_flag=True, help="Print the resolved jobs and torchrun commands; start nothing.")
 @click.option("--stop-after", type=int, default=None, help="Stop each run after this step (it resumes later).")
 @click.option("--force", is_flag=True, help="Retrain from scratch, deleting the run's checkpoints (a run whose inputs changed needs it).")
+@clean_errors
 def train(config: Path, stage, lang, bridges, all_, dry_run, stop_after, force) -> None:
     """Pretrain and continue pretraining with Megatron-Core under torchrun."""
     import json
@@ -59,43 +68,38 @@ def train(config: Path, stage, lang, bridges, all_, dry_run, stop_after, force) 
     from xcult.config import load_config
     from xcult.train import launch
 
-    try:
-        cfg = load_config(config)
-        if cfg.train is None:
-            raise click.UsageError(f"{config} has no [train] section")
-        if all_ == (stage is not None):
-            raise click.UsageError("give --stage or --all")
-        todo = launch.runs(cfg) if all_ else [launch.find_run(cfg, stage, lang, bridges)]
-        extra = ["--stop-after", str(stop_after)] if stop_after is not None else []
-        for run in todo:
-            if dry_run:
-                job = launch.job(cfg, run, dry_run=True)
-                click.echo(json.dumps(job, indent=2))
-                click.echo("+ " + " ".join(launch.torchrun_command(cfg, launch.run_dir(cfg, run) / "job.json", extra)))
-                continue
-            if not force and launch.is_done(cfg, run):
-                click.echo(f"{run.name}: finished and current, skipped")
-                continue
-            rc = launch.launch(cfg, run, extra, force=force)
-            if rc != 0:
-                click.secho(f"{run.name}: torchrun exited with {rc}", fg="red", err=True)
-                sys.exit(rc)
-    except XcultError as e:
-        _fail(e)
+    cfg = load_config(config)
+    if cfg.train is None:
+        raise click.UsageError(f"{config} has no [train] section")
+    if all_ == (stage is not None):
+        raise click.UsageError("give --stage or --all")
+    todo = launch.runs(cfg) if all_ else [launch.find_run(cfg, stage, lang, bridges)]
+    extra = ["--stop-after", str(stop_after)] if stop_after is not None else []
+    for run in todo:
+        if dry_run:
+            job = launch.job(cfg, run, dry_run=True)
+            click.echo(json.dumps(job, indent=2))
+            click.echo("+ " + " ".join(launch.torchrun_command(cfg, launch.run_dir(cfg, run) / "job.json", extra)))
+            continue
+        if not force and launch.is_done(cfg, run):
+            click.echo(f"{run.name}: finished and current, skipped")
+            continue
+        rc = launch.launch(cfg, run, extra, force=force)
+        if rc != 0:
+            click.secho(f"{run.name}: torchrun exited with {rc}", fg="red", err=True)
+            sys.exit(rc)
 
 
 @main.command()
 @click.argument("checkpoint", type=click.Path(file_okay=False, path_type=Path))
 @click.argument("out", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--dtype", type=click.Choice(["float32", "bfloat16"]), default="float32", show_default=True)
+@clean_errors
 def export(checkpoint: Path, out: Path, dtype: str) -> None:
     """Write a Megatron checkpoint (a run's iter_<N>) as a Hugging Face Qwen2 checkpoint."""
     from xcult.train.export import export as export_checkpoint
 
-    try:
-        click.echo(export_checkpoint(checkpoint, out, dtype))
-    except XcultError as e:
-        _fail(e)
+    click.echo(export_checkpoint(checkpoint, out, dtype))
 
 
 @main.command("eval")
@@ -109,94 +113,91 @@ def export(checkpoint: Path, out: Path, dtype: str) -> None:
 @click.option("--on-invalid", type=click.Choice(["error", "skip"]), default="error", show_default=True)
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="With --model: write predictions and accuracy here.")
 @click.option("--no-progress", is_flag=True)
+@clean_errors
 def eval_(config, model, probes, cultures, tokenizer_name, metric, mode, on_invalid, out, no_progress) -> None:
     """Score cloze probes: every checkpoint CONFIG names, or one --model on --probes."""
     from xcult.eval.summary import print_accuracy
 
-    try:
-        if config is not None:
-            from xcult.config import load_config
-            from xcult.eval.run import eval_dir, run_eval
+    if config is not None:
+        from xcult import layout
+        from xcult.config import load_config
+        from xcult.eval.run import run_eval
 
-            cfg = load_config(config)
-            if cfg.eval is None:
-                raise click.UsageError(f"{config} has no [eval] section")
-            stats = run_eval(cfg, progress=not no_progress)
-            print_accuracy(eval_dir(cfg), stats)
-        elif model is not None and probes:
-            from xcult.eval.run import evaluate_one
+        cfg = load_config(config)
+        if cfg.eval is None:
+            raise click.UsageError(f"{config} has no [eval] section")
+        stats = run_eval(cfg, progress=not no_progress)
+        print_accuracy(layout.of(cfg).eval, stats)
+    elif model is not None and probes:
+        from xcult.eval.run import evaluate_one
 
-            acc = evaluate_one(model, probes, cultures.split(","), tokenizer_name, metric, mode, on_invalid, out, not no_progress)
-            print_accuracy(acc)
-        else:
-            raise click.UsageError("give CONFIG, or --model and --probes")
-    except XcultError as e:
-        _fail(e)
+        acc = evaluate_one(model, probes, cultures.split(","), tokenizer_name, metric, mode, on_invalid, out, not no_progress)
+        print_accuracy(acc)
+    else:
+        raise click.UsageError("give CONFIG, or --model and --probes")
 
 
 @main.command()
 @click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--force", is_flag=True, help="Rebuild indexes that are already complete.")
+@clean_errors
 def index(config: Path, force: bool) -> None:
     """Build BM25 indexes of the corpora (and, with [eval] probes, retrieve their top-k chunks)."""
     from rich.console import Console
     from rich.table import Table
 
+    from xcult import layout
     from xcult.config import load_config
-    from xcult.density.index import build_indexes, index_root, retrieve_probes
+    from xcult.density.index import build_indexes, retrieve_probes
 
-    try:
-        cfg = load_config(config)
-        stats = build_indexes(cfg, force)
-        t = Table(title=f"BM25 indexes in {index_root(cfg)}")
-        for c in ("corpus", "chunks", "other-language chunks left out", "seconds", "chunks/s", ""):
-            t.add_column(c)
-        for corpus, s in stats.items():
-            t.add_row(corpus, str(s["chunks"]), str(s["chunks_skipped_language"]), f"{s['seconds']:.2f}", f"{s['chunks_per_second']:,.0f}", "skipped" if s.get("skipped") else "built")
-        Console().print(t)
-        if cfg.eval is not None:
-            click.echo(f"retrieval: {retrieve_probes(cfg)}")
-    except XcultError as e:
-        _fail(e)
+    cfg = load_config(config)
+    stats = build_indexes(cfg, force)
+    t = Table(title=f"BM25 indexes in {layout.of(cfg).index}")
+    for c in ("corpus", "chunks", "other-language chunks left out", "seconds", "chunks/s", ""):
+        t.add_column(c)
+    for corpus, s in stats.items():
+        t.add_row(corpus, str(s["chunks"]), str(s["chunks_skipped_language"]), f"{s['seconds']:.2f}", f"{s['chunks_per_second']:,.0f}", "skipped" if s.get("skipped") else "built")
+    Console().print(t)
+    if cfg.eval is not None:
+        click.echo(f"retrieval: {retrieve_probes(cfg)}")
 
 
 @main.command()
 @click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--no-progress", is_flag=True, help="No progress display.")
+@clean_errors
 def judge(config: Path, no_progress: bool) -> None:
     """Judge whether each retrieved chunk entails its probe's fact (cached; resumes)."""
+    from xcult import layout
     from xcult.config import load_config
-    from xcult.density.judge import judge_dir, run_judge
+    from xcult.density.judge import run_judge
 
-    try:
-        cfg = load_config(config)
-        s = run_judge(cfg, progress=not no_progress)
-    except XcultError as e:
-        _fail(e)
+    cfg = load_config(config)
+    s = run_judge(cfg, progress=not no_progress)
     click.echo(
         f"{s['pairs']:,} pairs: {s['judged']:,} judged ({s['pairs_per_second'] or 0:,.1f}/s), {s['cached']:,} from the cache, "
-        f"{s['entailed']:,} entailed -> {judge_dir(cfg) / 'judgments.parquet'}"
+        f"{s['entailed']:,} entailed -> {layout.of(cfg).judgments}"
     )
 
 
 @main.command()
 @click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
+@clean_errors
 def density(config: Path) -> None:
     """Occurrences per probe, cultural density (Table 1) and the instance comparison."""
     import polars as pl
     from rich.console import Console
     from rich.table import Table
 
+    from xcult import layout
     from xcult.config import load_config
-    from xcult.density.density import density_dir, run_density
+    from xcult.density.density import run_density
 
-    try:
-        cfg = load_config(config)
-        stats = run_density(cfg)
-    except XcultError as e:
-        _fail(e)
-    d = pl.read_parquet(density_dir(cfg) / "density.parquet")
-    t = Table(title=f"Cultural density ({density_dir(cfg)})")
+    cfg = load_config(config)
+    stats = run_density(cfg)
+    lay = layout.of(cfg)
+    d = pl.read_parquet(lay.density_table("density"))
+    t = Table(title=f"Cultural density ({lay.density})")
     for c in ("culture", "corpus", "items", "occurrences", "documents", "density", "per item", "co-occurrence"):
         t.add_column(c)
     for r in d.iter_rows(named=True):
@@ -212,14 +213,12 @@ def density(config: Path) -> None:
 @click.option("-k", default=10, show_default=True, help="How many chunks.")
 @click.option("--width", default=160, show_default=True, help="Snippet characters.")
 @click.option("--dense-model", default=None, help="Search the index's dense embeddings with this model (built with index.dense_corpora).")
+@clean_errors
 def search_cmd(index_dir: Path, query: str, k: int, width: int, dense_model: str | None) -> None:
     """Ranked chunks of one index for QUERY, with BM25 (or cosine) scores and snippets."""
     from xcult.density.index import search
 
-    try:
-        hits = search(index_dir, [query], k, dense_model)[0]
-    except XcultError as e:
-        _fail(e)
+    hits = search(index_dir, [query], k, dense_model)[0]
     if hits.is_empty():
         click.echo("no chunk matches")
     for r in hits.iter_rows(named=True):
@@ -230,21 +229,20 @@ def search_cmd(index_dir: Path, query: str, k: int, width: int, dense_model: str
 @main.command()
 @click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--force", is_flag=True, help="Rewrite a world that is already complete.")
+@clean_errors
 def synth(config: Path, force: bool) -> None:
     """Write the synthetic bilingual world CONFIG's [synth] section describes."""
+    from xcult import layout
     from xcult.config import load_config
-    from xcult.synth.write import run_synth, synth_dir
+    from xcult.synth.write import run_synth
 
-    try:
-        cfg = load_config(config)
-        if cfg.synth is None:
-            raise click.UsageError(f"{config} has no [synth] section")
-        s = run_synth(cfg, force)
-    except XcultError as e:
-        _fail(e)
+    cfg = load_config(config)
+    if cfg.synth is None:
+        raise click.UsageError(f"{config} has no [synth] section")
+    s = run_synth(cfg, force)
     state = "kept" if s.get("skipped") else f"written in {s['seconds']:.1f} s"
     click.echo(
-        f"{synth_dir(cfg)} ({state}): {s['facts']} facts in tiers {s['tiers']}; {s['documents_en']:,} English and "
+        f"{layout.of(cfg).synth} ({state}): {s['facts']} facts in tiers {s['tiers']}; {s['documents_en']:,} English and "
         f"{s['documents_native']:,} {s['language']} documents ({s['fact_documents_en']:,} / {s['fact_documents_native']:,} hold a fact); "
         f"{s['parallel_pairs']:,} pairs"
     )
@@ -252,15 +250,13 @@ def synth(config: Path, force: bool) -> None:
 
 @main.command()
 @click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
+@clean_errors
 def report(config: Path) -> None:
     """Render the report (figures, tables, report.html) from every stage's outputs."""
     from xcult.config import load_config
     from xcult.report.build import build_report
 
-    try:
-        path = build_report(load_config(config))
-    except XcultError as e:
-        _fail(e)
+    path = build_report(load_config(config))
     click.echo(f"report: {path}")
 
 
@@ -270,21 +266,20 @@ DEMO_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "demo.toml"
 @main.command()
 @click.argument("config", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--no-progress", is_flag=True, help="No progress display.")
+@clean_errors
 def run(config: Path | None, no_progress: bool) -> None:
     """Every stage CONFIG has, in order, skipping finished work (default: the demo)."""
     from rich.console import Console
     from rich.table import Table
 
+    from xcult import layout
     from xcult.config import load_config
     from xcult.pipeline import run_all
 
     if config is None:
         config = Path("configs/demo.toml") if Path("configs/demo.toml").is_file() else DEMO_CONFIG
-    try:
-        cfg = load_config(config)
-        results = run_all(cfg, progress=not no_progress, echo=lambda m: click.secho(m, bold=True))
-    except XcultError as e:
-        _fail(e)
+    cfg = load_config(config)
+    results = run_all(cfg, progress=not no_progress, echo=lambda m: click.secho(m, bold=True))
     t = Table(title=f"xcult run — {cfg.experiment.name} ({cfg.out_dir})")
     for c in ("stage", "status", "seconds", "summary"):
         t.add_column(c, justify="right" if c == "seconds" else "left")
@@ -292,19 +287,20 @@ def run(config: Path | None, no_progress: bool) -> None:
         t.add_row(r.name, r.status, f"{r.seconds:.1f}", r.summary)
     console = Console()
     console.print(t)
-    main_table = cfg.out_dir / "eval" / "main_table.parquet"
+    lay = layout.of(cfg)
+    main_table = lay.eval_table("main_table")
     if main_table.is_file():
         import polars as pl
 
         from xcult.eval.summary import transfer_view
 
         console.print(transfer_view(pl.read_parquet(main_table)))
-        diag = cfg.out_dir / "eval" / "diagnostics.parquet"
+        diag = lay.eval_table("diagnostics")
         if diag.is_file():
             from xcult.eval.summary import diagnostics_line
 
             console.print(diagnostics_line(pl.read_parquet(diag)))
-    report = cfg.out_dir / "report" / "report.html"
+    report = lay.report_html
     if report.is_file():
         console.print(f"report: {report}")
 
@@ -317,6 +313,7 @@ def run(config: Path | None, no_progress: bool) -> None:
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None, help="Default: runs/<name>-sweep.")
 @click.option("--jobs", type=int, default=None, help="Runs side by side (default: cores / train.threads).")
 @click.option("--dry-run", is_flag=True, help="Write and validate the run configs; run nothing.")
+@clean_errors
 def sweep(config: Path, sets, grids, seeds, out, jobs, dry_run) -> None:
     """Many runs from one CONFIG (overrides x seeds), each an ordinary `xcult run`; then
     one table of transfer gaps across them (resumable: finished runs are skipped)."""
@@ -326,21 +323,18 @@ def sweep(config: Path, sets, grids, seeds, out, jobs, dry_run) -> None:
     from xcult.eval.summary import sweep_view
     from xcult.sweep import collect, default_jobs, execute, plan
 
-    try:
-        base = load_config(config)
-        seed_list = [int(x) for x in seeds.split(",")] if seeds else [base.experiment.seed]
-        out = out or Path("runs") / f"{base.experiment.name}-sweep"
-        runs = plan(config, list(sets), list(grids), seed_list, out)
-        click.echo(f"sweep: {len(runs)} runs under {out}")
-        if dry_run:
-            for r in runs:
-                click.echo(f"  {r.label}: {r.config}")
-            return
-        threads = (base.train.threads if base.train else 0) or 2  # torch's default uses every core
-        codes = execute(runs, jobs or default_jobs(threads), echo=click.echo)
-        summary = collect(runs, out)
-    except XcultError as e:
-        _fail(e)
+    base = load_config(config)
+    seed_list = [int(x) for x in seeds.split(",")] if seeds else [base.experiment.seed]
+    out = out or Path("runs") / f"{base.experiment.name}-sweep"
+    runs = plan(config, list(sets), list(grids), seed_list, out)
+    click.echo(f"sweep: {len(runs)} runs under {out}")
+    if dry_run:
+        for r in runs:
+            click.echo(f"  {r.label}: {r.config}")
+        return
+    threads = (base.train.threads if base.train else 0) or 2  # torch's default uses every core
+    codes = execute(runs, jobs or default_jobs(threads), echo=click.echo)
+    summary = collect(runs, out)
     if not summary.is_empty():
         Console().print(sweep_view(summary))
         click.echo(f"summary: {out / 'summary.parquet'}")
@@ -360,14 +354,12 @@ def probes() -> None:
 @click.option("--culture", required=True, help="Culture name in the output file names.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
 @click.option("--seed", type=int, default=0, show_default=True)
+@clean_errors
 def from_templates(people: Path, templates: Path, culture: str, out: Path, seed: int) -> None:
     """Appendix D probes: PEOPLE (TSV of attributes) x TEMPLATES (TOML, one table per language)."""
     from xcult.probe_templates import build_probes
 
-    try:
-        s = build_probes(people, templates, culture, out, seed)
-    except XcultError as e:
-        _fail(e)
+    s = build_probes(people, templates, culture, out, seed)
     click.echo(f"items {s.items}; skipped {s.skipped or 'none'}")
     for f in s.files:
         click.echo(f"  {f}")
@@ -377,6 +369,7 @@ def from_templates(people: Path, templates: Path, culture: str, out: Path, seed:
 @click.argument("out", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--seed", default=0, show_default=True)
 @click.option("--scale", default=1, show_default=True, help="Multiplies every file's size.")
+@clean_errors
 def sample_data(out: Path, seed: int, scale: int) -> None:
     """Write the small multilingual sample that configs/small.toml reads."""
     from xcult.corpus.sample import write_sample

@@ -7,6 +7,7 @@ relative to the directory `xcult` runs from.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import tomllib
 import types
@@ -105,6 +106,9 @@ class ScheduleConfig:
     adam_beta2: float = 0.95
     clip_grad: float = 1.0
     save_every: int = 100
+    # "embeddings": only the token embeddings learn (the transformer body stays as the
+    # previous stage left it), as in Artetxe et al. (2020); "all": every parameter.
+    trainable: Literal["all", "embeddings"] = "all"
 
 
 @dataclass(frozen=True)
@@ -304,6 +308,10 @@ class SynthConfig:
     sentences_per_document: list[int] = field(default_factory=lambda: [1, 3])
     # Probability that a filler sentence of a fact's document names the fact's community.
     topic_mentions: float = 0.0
+    # Probability that a monolingual document ends by restating one of its sentences, as
+    # real text repeats itself: what teaches a model to copy from its context (induction
+    # heads), which is what a bridge document asks of it.
+    restate: float = 0.0
     # Held-out parallel pairs (never trained on) for the translation diagnostic.
     heldout_pairs: int = 200
 
@@ -488,6 +496,7 @@ def _synth_checks(s: SynthConfig) -> list[tuple[bool, str, str]]:
         (min(s.bridge_communities, s.bridge_repeats, s.bridge_mentions, s.shared_communities, s.heldout_pairs) >= 0, "synth", "bridge, shared and held-out counts must be 0 or more"),
         (s.shared_communities == 0 or s.shared_frequency > 0, "synth.shared_frequency", "must be positive"),
         (0 <= s.topic_mentions <= 1, "synth.topic_mentions", "must be a probability"),
+        (0 <= s.restate <= 1, "synth.restate", "must be a probability"),
         (set(s.parallel_tiers) <= set(s.tiers), "synth.parallel_tiers", "names a tier not in synth.tiers"),
     ]
 
@@ -552,12 +561,41 @@ def _fill_out_dir(value: Any, out_dir: str) -> Any:
     return value
 
 
+def _synth_defaults(raw: dict[str, Any], out_dir: str) -> dict[str, Any]:
+    """With a [synth] section, the world's files are the default tokenizer, corpora,
+    pairs, probes, controls and held-out pairs (a key the config sets wins)."""
+    from xcult.layout import SynthFiles
+
+    synth = raw.get("synth")
+    if not isinstance(synth, dict):
+        return raw
+    files = SynthFiles(Path(out_dir) / "synth")
+    lang = synth.get("language", SynthConfig.language)
+    raw = copy.deepcopy(raw)
+    tables = [raw.setdefault(k, {}) for k in ("tokenizer", "prep")]
+    if not all(isinstance(t, dict) for t in tables):
+        return raw  # the type check names the key
+    tables[0].setdefault("name", str(files.tokenizer))
+    prep = tables[1]
+    english, languages = prep.setdefault("english", {}), prep.setdefault("languages", {})
+    if isinstance(english, dict):
+        english.setdefault("paths", [str(files.english)])
+    if isinstance(languages, dict) and isinstance(languages.setdefault(lang, {}), dict):
+        languages[lang].setdefault("mono_paths", [str(files.mono(lang))])
+        languages[lang].setdefault("pair_paths", [str(files.pairs(lang))])
+    if isinstance(raw.get("eval"), dict):
+        for key, value in (("probes", files.probes), ("controls", files.controls), ("translation", files.translation)):
+            raw["eval"].setdefault(key, str(value))
+    return raw
+
+
 def from_dict(raw: dict[str, Any], path: str = "") -> RunConfig:
     """A validated RunConfig from a parsed TOML table (`load_config`, sweeps)."""
     exp = raw.get("experiment")
     if isinstance(exp, dict):
         out_dir = str(exp.get("out_dir", ExperimentConfig.out_dir)).format(name=exp.get("name", ""))
         raw = {k: (v if k == "experiment" else _fill_out_dir(v, out_dir)) for k, v in raw.items()}
+        raw = _synth_defaults(raw, out_dir)
     cfg = dataclasses.replace(_build(RunConfig, raw, ""), path=path)
     validate(cfg)
     return cfg

@@ -58,3 +58,11 @@ class StaleOutputError(XcultError):
     def __init__(self, message: str, path: str | None = None):
         super().__init__(message)
         self.path = path
+
+
+class TrainingFailed(XcultError, RuntimeError):
+    """A training process exited with an error; `path` is the run's directory."""
+
+    def __init__(self, message: str, path: str | None = None):
+        super().__init__(message)
+        self.path = path

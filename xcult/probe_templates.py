@@ -21,6 +21,7 @@ from pathlib import Path
 
 from xcult.errors import InputError
 from xcult.io import ensure_writable, write_json_atomic
+from xcult.layout import probe_file
 
 FIELD = re.compile(r"\{(\w+)\}")
 
@@ -119,7 +120,7 @@ def build_probes(people: Path, templates: Path, culture: str, out: Path, seed: i
             stats.skipped["duplicate_options"] = stats.skipped.get("duplicate_options", 0) + 1
     ensure_writable(out)
     for lang in langs:
-        path = out / f"{culture}-culture-cloze_{lang}.json"
+        path = Path(probe_file(str(out), culture, lang))
         write_json_atomic(path, items[lang])
         stats.files.append(str(path))
     return stats

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Literal
 
 from xcult.errors import InputError, MissingPathError
+from xcult.layout import probe_file
 
 BLANK = re.compile(r"_+")
 
@@ -73,10 +74,6 @@ class Culture:
             "counts": dict(Counter(p.kind for p in self.problems)),
             "problems": [vars(p) for p in self.problems],
         }
-
-
-def probe_file(source: str, culture: str, lang: str) -> str:
-    return f"{source.rstrip('/')}/{culture}-culture-cloze_{lang}.json"
 
 
 def _read_text(location: str) -> str:

@@ -11,8 +11,12 @@ import importlib.util
 import json
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from xcult.errors import TokenizerError
+
+if TYPE_CHECKING:
+    from xcult.config import RunConfig
 
 QWEN25_LAST_ID = 151664
 
@@ -61,3 +65,10 @@ def resolve_tokenizer(name: str, cache_dir: Path) -> Path:
         except Exception as e:  # noqa: BLE001 - any hub failure means the same to the user
             raise TokenizerError(f"tokenizer {name!r}: not a local path, and the hub lookup failed: {e}", name) from None
     raise TokenizerError(f"tokenizer file {name} does not exist", name)
+
+
+def tokenizer_for(cfg: RunConfig) -> Path:
+    """The tokenizer.json of a run (what prep, train and eval all use)."""
+    from xcult import layout
+
+    return resolve_tokenizer(cfg.tokenizer.name, layout.of(cfg).tokenizer_cache)

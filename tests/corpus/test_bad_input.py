@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import write_config
+from xcult import layout
 from xcult.config import load_config
-from xcult.corpus.prep import build_unit, prep_dir
+from xcult.corpus.prep import build_unit
 from xcult.errors import ConfigError, InputError, MissingPathError, PathError, TokenizerError
 
 
@@ -40,7 +41,7 @@ def test_bad_line_is_an_error_naming_file_and_line(tmp_path, reason):
         build_unit(cfg, "en", progress=False)
     assert e.value.line == 3 and e.value.path.endswith("en.jsonl")
     assert reason in str(e.value) and "en.jsonl:3" in str(e.value)
-    assert not (prep_dir(cfg) / "en").exists()
+    assert not (layout.of(cfg).prep / "en").exists()
 
 
 def test_skip_policy_counts_and_records_every_skip(tmp_path):
@@ -49,7 +50,7 @@ def test_skip_policy_counts_and_records_every_skip(tmp_path):
     skipped = stats["inputs"]["documents"]["skipped"]
     assert skipped == {"invalid_utf_8": 1, "malformed_json": 1, "missing_text_field": 1}
     assert stats["outputs"][0]["documents"] == 2
-    records = (prep_dir(cfg) / "en" / "skipped.jsonl").read_text().splitlines()
+    records = (layout.of(cfg).prep / "en" / "skipped.jsonl").read_text().splitlines()
     assert [json.loads(r)["error"].split(": ")[0].rsplit(":", 1)[1] for r in records] == ["2", "3", "4"]
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from tests.conftest import write_config
 from xcult.config import load_config
-from xcult.corpus.prep import run_prep
+from xcult.corpus.stage import run_prep
 from xcult.corpus.sample import write_sample
 
 OUTPUT_SUFFIXES = (".bin", ".idx", ".parquet")

@@ -13,8 +13,7 @@ import pytest
 import regex
 from tokenizers import Tokenizer
 
-from xcult import _core
-from xcult.corpus.prep import prep_dir
+from xcult import _core, layout
 from xcult.tokenizer import QWEN25_LAST_ID
 
 indexed_dataset = pytest.importorskip("megatron.core.datasets.indexed_dataset")
@@ -37,7 +36,7 @@ def source_line(source: str, line: int) -> str:
 
 
 def outputs(cfg):
-    root = prep_dir(cfg)
+    root = layout.of(cfg).prep
     yield "en", None, root / "en" / "en"
     for lang in ("zh", "bo"):
         for setting in ("with", "without"):
@@ -63,7 +62,7 @@ def expected_text(cfg, lang, row) -> str:
 
 def test_every_document_equals_hf_tokenizers_encoding_plus_eod(built):
     cfg, _ = built
-    tok = Tokenizer.from_file(str(prep_dir(cfg) / "tokenizer" / "qwen2.5-tokenizer.json"))
+    tok = Tokenizer.from_file(str(layout.of(cfg).prep / "tokenizer" / "qwen2.5-tokenizer.json"))
     eod = tok.token_to_id("<|endoftext|>")
     for lang, _, prefix in outputs(cfg):
         ds = indexed_dataset.IndexedDataset(str(prefix))
@@ -90,7 +89,7 @@ def test_bytes_equal_megatron_indexed_dataset_builder(built, tmp_path):
 
 def test_scripts_are_isolated(built):
     cfg, _ = built
-    tok = Tokenizer.from_file(str(prep_dir(cfg) / "tokenizer" / "qwen2.5-tokenizer.json"))
+    tok = Tokenizer.from_file(str(layout.of(cfg).prep / "tokenizer" / "qwen2.5-tokenizer.json"))
     for lang, _, prefix in outputs(cfg):
         ds = indexed_dataset.IndexedDataset(str(prefix))
         kinds = pl.read_parquet(f"{prefix}.provenance.parquet")["kind"].to_list()
@@ -102,14 +101,14 @@ def test_scripts_are_isolated(built):
             elif kind in ("mono", "pair_xx"):
                 assert not LATIN.search(text), f"{prefix} document {i}: {text[:80]!r}"
             assert "\ufffd" not in text
-    stats = json.loads((prep_dir(cfg) / "en" / "stats.json").read_text())
+    stats = json.loads((layout.of(cfg).prep / "en" / "stats.json").read_text())
     removed = stats["inputs"]["documents"]["chars_removed_by_script"]
     assert removed["Han"] > 0 and removed["Tibetan"] > 0
 
 
 def test_with_and_without_hold_the_same_pairs_and_mono_documents(built):
     cfg, _ = built
-    root = prep_dir(cfg)
+    root = layout.of(cfg).prep
     for lang in ("zh", "bo"):
         w = pl.read_parquet(root / lang / "with" / f"{lang}_with.provenance.parquet")
         wo = pl.read_parquet(root / lang / "without" / f"{lang}_without.provenance.parquet")
@@ -144,10 +143,10 @@ def test_chunks_cover_documents_within_the_limit(built):
 
 def test_manifest_traces_inputs_and_outputs(built):
     cfg, stats = built
-    m = json.loads((prep_dir(cfg) / "manifest.json").read_text())
+    m = json.loads((layout.of(cfg).prep / "manifest.json").read_text())
     assert m["tool_version"] and m["config"]["experiment"]["seed"] == 1234
     assert all(len(h) == 64 for h in m["inputs"].values()) and len(m["inputs"]) == 6
     assert set(m["units"]) == {"en", "zh", "bo"}
     for unit in m["units"]:
-        job = json.loads((prep_dir(cfg) / unit / "job.json").read_text())
+        job = json.loads((layout.of(cfg).prep / unit / "job.json").read_text())
         assert job["engine"]["seed"] == 1234

@@ -11,7 +11,8 @@ import pytest
 
 from tests.conftest import write_config
 from xcult.config import load_config
-from xcult.corpus.prep import run_prep, unit_status
+from xcult.corpus.prep import unit_status
+from xcult.corpus.stage import run_prep
 
 
 @pytest.fixture()

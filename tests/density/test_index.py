@@ -8,10 +8,10 @@ import pytest
 from click.testing import CliRunner
 
 from tests.conftest import PROBES, write_config
-from xcult import _core
+from xcult import _core, layout
 from xcult.cli import main
 from xcult.config import load_config
-from xcult.density.index import build_indexes, index_root, retrieve_probes, search
+from xcult.density.index import build_indexes, retrieve_probes, search
 from xcult.errors import ConfigError, MissingPathError
 
 SCRIPT_OF_LANG = {"zh": "CJK", "bo": "TIBETAN"}
@@ -59,7 +59,7 @@ def test_every_corpus_is_indexed_with_its_own_chunks(indexed):
     assert stats["en"]["chunks"] == en.height and stats["en"]["chunks_skipped_language"] == 0
     zh = pl.read_parquet(cfg.out_dir / "prep" / "zh" / "without" / "zh_without.chunks.parquet")
     assert stats["zh"]["chunks"] == (zh["language"] == "zh").sum() and stats["zh"]["chunks_skipped_language"] == (zh["language"] == "en").sum()
-    assert json.loads((index_root(cfg) / "zh" / "job.json").read_text())["keep_languages"] == ["zh"]
+    assert json.loads((layout.of(cfg).index / "zh" / "job.json").read_text())["keep_languages"] == ["zh"]
     again = build_indexes(cfg)
     assert all(s.get("skipped") for s in again.values())
 
@@ -69,7 +69,7 @@ def test_every_corpus_is_indexed_with_its_own_chunks(indexed):
 @pytest.mark.parametrize("corpus", ["zh", "bo"])
 def test_a_chunk_is_found_first_by_its_unique_terms(indexed, corpus):
     cfg, _ = indexed
-    job = json.loads((index_root(cfg) / corpus / "job.json").read_text())
+    job = json.loads((layout.of(cfg).index / corpus / "job.json").read_text())
     chunks = pl.read_parquet(job["chunks"])
     if job["keep_languages"]:
         chunks = chunks.filter(pl.col("language").is_in(job["keep_languages"]))
@@ -84,7 +84,7 @@ def test_a_chunk_is_found_first_by_its_unique_terms(indexed, corpus):
         unique = sorted(t for t in terms[i] if df[t] == 1)[:5]
         if not unique:
             continue
-        hits = search(index_root(cfg) / corpus, [" ".join(unique)], 5)[0]
+        hits = search(layout.of(cfg).index / corpus, [" ".join(unique)], 5)[0]
         assert hits["chunk_id"][0] == chunks["chunk_id"][i], (corpus, unique, hits)
         assert hits.height == 1 or hits["score"][0] > hits["score"][1]
         assert hits["text"][0] == chunks["text"][i]
@@ -97,7 +97,7 @@ def test_a_chunk_is_found_first_by_its_unique_terms(indexed, corpus):
 def test_search_cli_and_missing_index(indexed, tmp_path):
     cfg, _ = indexed
     word = pl.read_parquet(cfg.out_dir / "prep" / "en" / "en.chunks.parquet")["text"][0].split()[3]
-    r = CliRunner().invoke(main, ["search", str(index_root(cfg) / "en"), word, "-k", "3"])
+    r = CliRunner().invoke(main, ["search", str(layout.of(cfg).index / "en"), word, "-k", "3"])
     assert r.exit_code == 0 and r.output.count("chunk ") == 3 and word.lower() in r.output.lower()
     with pytest.raises(MissingPathError):
         search(tmp_path, ["x"], 1)
@@ -120,7 +120,7 @@ def test_probe_retrieval(indexed, tmp_path):
 def test_index_over_changed_chunks_is_rebuilt(tmp_path, sample_inputs):
     """An index is reused only over the same chunk files: new chunks (a rebuilt prep
     unit) make it stale, and it is rebuilt."""
-    from xcult.corpus.prep import run_prep
+    from xcult.corpus.stage import run_prep
     from xcult.density.index import index_status
 
     path = write_config(tmp_path / "c.toml", sample_inputs, tmp_path / "run", langs=("zh",))

@@ -1,6 +1,7 @@
 """`xcult run` end to end on a smaller-than-demo world: every stage's outputs exist, are
-non-empty and agree with each other; a second run skips everything; the HTML report
-renders in headless Chromium."""
+non-empty and agree with each other; a second run finds every stage current, an edited
+probe file rebuilds only the stages that read it; the HTML report renders in headless
+Chromium."""
 
 from __future__ import annotations
 
@@ -157,16 +158,31 @@ def test_report_numbers_are_the_tables_numbers(mini):
     assert page.count("data:image/png;base64,") >= 4 and "src=\"http" not in page
 
 
-def test_second_run_skips_everything(mini):
+def test_second_run_reports_every_stage_current(mini):
     from xcult.pipeline import run_all
 
     cfg, _, first_seconds = mini
     t0 = time.perf_counter()
-    results = {r.name: r for r in run_all(cfg, progress=False, echo=lambda m: None)}
-    assert {n: results[n].status for n in ("synth", "prep", "train", "eval", "index", "judge")} == dict.fromkeys(
-        ("synth", "prep", "train", "eval", "index", "judge"), "skipped"
-    )
+    results = {r.name: r.status for r in run_all(cfg, progress=False, echo=lambda m: None)}
+    assert results == dict.fromkeys(("synth", "prep", "train", "eval", "index", "judge", "density", "report"), "current")
     assert time.perf_counter() - t0 < first_seconds / 2
+
+
+def test_edited_probes_rebuild_only_what_reads_them(mini):
+    """A probe file changes: eval rescores that culture, the judge judges the new
+    statements, density and the report follow; synth, prep and training stay current."""
+    from xcult.pipeline import run_all
+
+    cfg, _, _ = mini
+    path = cfg.out_dir / "synth" / "probes" / "low-culture-cloze_en.json"
+    items = json.loads(path.read_text())
+    items[0]["question"] = items[0]["question"].replace("the ", "those ", 1)
+    path.write_text(json.dumps(items))
+    results = {r.name: r.status for r in run_all(cfg, progress=False, echo=lambda m: None)}
+    assert {n: results[n] for n in ("synth", "prep", "train", "index")} == dict.fromkeys(("synth", "prep", "train", "index"), "current")
+    assert results["eval"].startswith("rebuilt (low-with-step") and "low-culture-cloze_en.json changed" in results["eval"]
+    assert results["judge"] == "built"
+    assert results["density"].startswith("rebuilt (tables: input") and results["report"].startswith("rebuilt (report: input")
 
 
 def test_report_renders_in_headless_chromium(mini, tmp_path):

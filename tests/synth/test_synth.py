@@ -10,9 +10,10 @@ import polars as pl
 import pytest
 import regex
 
+from xcult import layout
 from xcult.config import load_config
 from xcult.probes import load_culture
-from xcult.synth.write import run_synth, synth_dir
+from xcult.synth.write import run_synth
 
 SMALL = """
 [experiment]
@@ -56,14 +57,14 @@ def test_same_seed_same_world_other_seed_other_world(tmp_path):
     a, _ = world(tmp_path, 7, name="a")
     b, _ = world(tmp_path, 7, name="b")
     c, _ = world(tmp_path, 8, name="c")
-    da, db, dc = digest(synth_dir(a)), digest(synth_dir(b)), digest(synth_dir(c))
+    da, db, dc = digest(layout.of(a).synth), digest(layout.of(b).synth), digest(layout.of(c).synth)
     assert da == db and len(da) >= 9
     assert da["en.jsonl"] != dc["en.jsonl"] and da["planted.parquet"] != dc["planted.parquet"]
 
 
 def test_planted_counts_are_the_documents_holding_each_statement(tmp_path):
     cfg, stats = world(tmp_path)
-    d = synth_dir(cfg)
+    d = layout.of(cfg).synth
     planted = pl.read_parquet(d / "planted.parquet")
     en = [json.loads(line)["text"] for line in open(d / "en.jsonl", encoding="utf-8")]
     bo = [json.loads(line)["text"] for line in open(d / "bo_mono.jsonl", encoding="utf-8")]
@@ -90,7 +91,7 @@ def test_planted_counts_are_the_documents_holding_each_statement(tmp_path):
 @pytest.mark.parametrize("lang,script", [("bo", "Tibetan"), ("ko", "Hangul")])
 def test_native_text_is_one_script_and_tokenizer_has_eod(tmp_path, lang, script):
     cfg, _ = world(tmp_path, lang=lang)
-    d = synth_dir(cfg)
+    d = layout.of(cfg).synth
     native = (d / f"{lang}_mono.jsonl").read_text(encoding="utf-8")
     letters = regex.findall(r"\p{L}", "".join(json.loads(line)["text"] for line in native.splitlines()))
     assert letters and all(regex.match(rf"\p{{Script={script}}}", ch) for ch in letters)
@@ -123,7 +124,7 @@ def test_word_order_switch_places_the_value(tmp_path, order):
     """svo: the native fact sentence is word-for-word English; sov: the value comes
     before the verb."""
     cfg, _ = world(tmp_path, extra=f'word_order = "{order}"')
-    d = synth_dir(cfg)
+    d = layout.of(cfg).synth
     w = json.loads((d / "world.json").read_text(encoding="utf-8"))
     lex = w["lexicon"]
     fact = next(f for f in w["facts"] if f["tier"] == "low" and f["attribute"] == "food")
@@ -139,7 +140,7 @@ def test_word_level_tokenizer_gives_one_id_per_word_and_bpe_does_not(tmp_path):
     from tokenizers import Tokenizer
 
     cfg, _ = world(tmp_path, name="word")
-    d = synth_dir(cfg)
+    d = layout.of(cfg).synth
     tok = Tokenizer.from_file(str(d / "tokenizer.json"))
     lex = json.loads((d / "world.json").read_text(encoding="utf-8"))["lexicon"]
     for en, xx in list(lex.items())[:50]:
@@ -150,14 +151,14 @@ def test_word_level_tokenizer_gives_one_id_per_word_and_bpe_does_not(tmp_path):
     assert len(tok.encode(text).ids) == len(text.split())  # words and the sentence mark
     assert tok.token_to_id("[UNK]") not in tok.encode(text).ids
     cfg, _ = world(tmp_path, name="bpe", extra='tokenization = "bpe"', vocab=300)
-    tok = Tokenizer.from_file(str(synth_dir(cfg) / "tokenizer.json"))
-    lex = json.loads((synth_dir(cfg) / "world.json").read_text(encoding="utf-8"))["lexicon"]
+    tok = Tokenizer.from_file(str(layout.of(cfg).synth / "tokenizer.json"))
+    lex = json.loads((layout.of(cfg).synth / "world.json").read_text(encoding="utf-8"))["lexicon"]
     assert sum(len(tok.encode(x).ids) for x in lex.values()) > 1.5 * len(lex)
 
 
 def test_bridges_cover_every_relation_value_and_probed_name(tmp_path):
     cfg, stats = world(tmp_path, extra='shared_communities = 2')
-    d = synth_dir(cfg)
+    d = layout.of(cfg).synth
     w = json.loads((d / "world.json").read_text(encoding="utf-8"))
     pairs = _lines(d / "bo_en.tsv")[: stats["bridge_pairs"]]
     english = [p.split("\t")[0].split() for p in pairs]
@@ -180,7 +181,7 @@ def test_bridges_cover_every_relation_value_and_probed_name(tmp_path):
 
 def test_heldout_pairs_and_swapped_controls(tmp_path):
     cfg, stats = world(tmp_path)
-    d = synth_dir(cfg)
+    d = layout.of(cfg).synth
     trained = {line.split("\t")[0] for line in _lines(d / "bo_en.tsv")}
     held = [json.loads(line) for line in _lines(d / "translation.jsonl")]
     assert len(held) == stats["heldout_pairs"] == 20 and {h["kind"] for h in held} == {"name", "value"}
@@ -202,7 +203,7 @@ def test_heldout_pairs_and_swapped_controls(tmp_path):
 
 def test_digit_anchors_share_community_names(tmp_path):
     cfg, _ = world(tmp_path, extra='anchors = "digits"')
-    w = json.loads((synth_dir(cfg) / "world.json").read_text(encoding="utf-8"))
+    w = json.loads((layout.of(cfg).synth / "world.json").read_text(encoding="utf-8"))
     names = {f["community"] for f in w["facts"]}
     assert all(n.isdigit() and w["lexicon"][n] == n for n in names)
 
@@ -219,6 +220,6 @@ def test_changed_world_settings_rewrite_the_world(tmp_path):
     assert synth_status(changed).reason == "setting synth.templates 1 -> 2"
     stats = run_synth(changed)
     assert not stats.get("skipped") and stats["rebuilt"].startswith("setting synth.templates")
-    assert json.loads((synth_dir(changed) / "config.json").read_text())["synth"]["templates"] == 2
+    assert json.loads((layout.of(changed).synth / "config.json").read_text())["synth"]["templates"] == 2
     path.write_text(path.read_text().replace("seed = 7", "seed = 8"))
     assert synth_status(load_config(path)).reason == "setting seed 7 -> 8"

@@ -19,23 +19,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from xcult import __version__
-from xcult import _core, completion
+from xcult import __version__, _core, completion, layout
 from xcult.config import RunConfig
 from xcult.corpus import jobs
 from xcult.io import ensure_writable, write_json_atomic
-from xcult.tokenizer import resolve_tokenizer
+from xcult.tokenizer import tokenizer_for
 
 STATS = "stats.json"
 JOB = "job.json"
-
-
-def prep_dir(cfg: RunConfig) -> Path:
-    return cfg.out_dir / "prep"
-
-
-def tokenizer_for(cfg: RunConfig) -> Path:
-    return resolve_tokenizer(cfg.tokenizer.name, prep_dir(cfg) / "tokenizer")
 
 
 def _settings(job: dict[str, Any]) -> dict[str, Any]:
@@ -47,13 +38,13 @@ def _settings(job: dict[str, Any]) -> dict[str, Any]:
 def _fingerprint(cfg: RunConfig, unit: str) -> tuple[dict[str, Any], list[Path]]:
     """A unit's settings and input files (its inputs and the tokenizer)."""
     tok = tokenizer_for(cfg)
-    _, job = jobs.job(cfg, unit, tok, prep_dir(cfg) / unit, False)
+    _, job = jobs.job(cfg, unit, tok, layout.of(cfg).unit(unit), False)
     return _settings(job), [*map(Path, jobs.input_paths(cfg, unit)), tok]
 
 
 def unit_status(cfg: RunConfig, unit: str) -> completion.Status:
     """current / stale (why) / missing for one unit's outputs."""
-    final = prep_dir(cfg) / unit
+    final = layout.of(cfg).unit(unit)
     if not final.exists():
         return completion.Status("missing")
     st = completion.status(final, *_fingerprint(cfg, unit))
@@ -65,16 +56,16 @@ def unit_status(cfg: RunConfig, unit: str) -> completion.Status:
 def build_unit(cfg: RunConfig, unit: str, force: bool = False, progress: bool = True) -> dict[str, Any]:
     """Builds one unit unless it is current; returns its stats (`skipped` when reused,
     `rebuilt` with the reason when stale output was replaced)."""
-    root = prep_dir(cfg)
-    final = root / unit
-    ensure_writable(root)
+    lay = layout.of(cfg)
+    final = lay.unit(unit)
+    ensure_writable(lay.prep)
     st = unit_status(cfg, unit)
     if st and not force:
         return json.loads((final / STATS).read_text(encoding="utf-8")) | {"skipped": True}
     if st.state == "stale":
         print(f"prep {unit}: {st.reason} — rebuilding", file=sys.stderr, flush=True)
     tok = tokenizer_for(cfg)
-    tmp = root / f".{unit}.tmp"
+    tmp = lay.unit_tmp(unit)
     if tmp.exists():
         shutil.rmtree(tmp)
     kind, job = jobs.job(cfg, unit, tok, tmp, progress)
@@ -96,7 +87,6 @@ def build_unit(cfg: RunConfig, unit: str, force: bool = False, progress: bool = 
 
 def write_manifest(cfg: RunConfig, unit_stats: dict[str, dict[str, Any]]) -> Path:
     """manifest.json: config, tool version, input and tokenizer hashes, every unit's stats."""
-    root = prep_dir(cfg)
     tok = tokenizer_for(cfg)
     inputs = sorted({p for u in unit_stats for p in jobs.input_paths(cfg, u)})
     hashes = [completion.sha256(Path(p)) for p in [*inputs, str(tok)]]
@@ -110,20 +100,6 @@ def write_manifest(cfg: RunConfig, unit_stats: dict[str, dict[str, Any]]) -> Pat
         "inputs": dict(zip(inputs, hashes[:-1], strict=True)),
         "units": {u: {k: v for k, v in s.items() if k != "skipped"} for u, s in unit_stats.items()},
     }
-    path = root / "manifest.json"
+    path = layout.of(cfg).manifest
     write_json_atomic(path, manifest)
     return path
-
-
-def run_prep(cfg: RunConfig, force: bool = False, executor: str | None = None, progress: bool = True) -> dict[str, dict[str, Any]]:
-    """Builds all units (through datatrove's executor) and writes the manifest."""
-    from xcult.corpus.steps import run_with_datatrove
-
-    executor = executor or cfg.prep.executor
-    run_with_datatrove(cfg, executor=executor, force=force, progress=progress)
-    stats = {}
-    for unit in jobs.units(cfg):
-        path = prep_dir(cfg) / unit / STATS
-        stats[unit] = json.loads(path.read_text(encoding="utf-8"))
-    write_manifest(cfg, stats)
-    return stats

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 from datatrove.pipeline.base import PipelineStep
 
+from xcult import layout
 from xcult.config import RunConfig, load_config
 from xcult.corpus import jobs
+from xcult.corpus.prep import build_unit
 
 
 class PrepUnits(PipelineStep):
@@ -22,8 +24,6 @@ class PrepUnits(PipelineStep):
         self.progress = progress
 
     def run(self, data=None, rank: int = 0, world_size: int = 1):
-        from xcult.corpus.prep import build_unit
-
         cfg = load_config(self.config_path)
         for unit in jobs.units(cfg)[rank::world_size]:
             with self.track_time():
@@ -40,7 +40,7 @@ class PrepUnits(PipelineStep):
 
 def run_with_datatrove(cfg: RunConfig, executor: str, force: bool, progress: bool) -> None:
     units = jobs.units(cfg)
-    logs = str(cfg.out_dir / "prep" / "datatrove")
+    logs = str(layout.of(cfg).prep_logs)
     step = PrepUnits(cfg.path, force=force, progress=progress)
     # Units mark their own completion (stats.json), so datatrove's markers are not consulted:
     # a stale marker must never hide a unit whose outputs were removed.

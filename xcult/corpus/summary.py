@@ -7,8 +7,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from xcult import layout
 from xcult.config import RunConfig
-from xcult.corpus.prep import prep_dir
 
 
 def print_summary(cfg: RunConfig, stats: dict[str, dict[str, Any]]) -> None:
@@ -32,4 +32,4 @@ def print_summary(cfg: RunConfig, stats: dict[str, dict[str, Any]]) -> None:
             )
     c = Console()
     c.print(t)
-    c.print(f"manifest: {prep_dir(cfg) / 'manifest.json'}")
+    c.print(f"manifest: {layout.of(cfg).manifest}")

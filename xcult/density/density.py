@@ -14,20 +14,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from pathlib import Path
 
 import polars as pl
 
+from xcult import completion, layout
 from xcult.config import RunConfig
+from xcult.density.index import index_job
 from xcult.errors import ConfigError, MissingPathError
 from xcult.io import ensure_writable, write_json_atomic, write_parquet_atomic
+from xcult.layout import probe_file
 from xcult.probes import BLANK
-
-
-def density_dir(cfg: RunConfig) -> Path:
-    return cfg.out_dir / "density"
+from xcult.stage import StageReport, parts
 
 
 def corpus_documents(chunk_files: list[str], keep_languages: list[str]) -> int:
@@ -95,7 +96,6 @@ def instance_occurrences(instances: pl.DataFrame, occ: pl.DataFrame) -> pl.DataF
 def cooccurrence_counts(cfg: RunConfig, keys: pl.DataFrame) -> pl.DataFrame:
     """Judge-free counts for the (culture, lang, corpus, item) rows of `keys`."""
     from xcult import _core
-    from xcult.density.index import index_root
     from xcult.probes import load_culture
 
     e = cfg.eval
@@ -106,8 +106,8 @@ def cooccurrence_counts(cfg: RunConfig, keys: pl.DataFrame) -> pl.DataFrame:
         by_item = dict(zip(culture.index, culture.items(lang)))
         rows = g["item"].to_list()
         pairs = [(by_item[i].answer, BLANK.sub(" ", by_item[i].question)) for i in rows]
-        job = json.loads((index_root(cfg) / corpus / "job.json").read_text())
-        counts = _core.Bm25Index(str(index_root(cfg) / corpus), job["language"]).cooccurrence(pairs, cfg.density.key_terms)
+        index_dir = layout.of(cfg).index_dir(corpus)
+        counts = _core.Bm25Index(str(index_dir), index_job(index_dir)["language"]).cooccurrence(pairs, cfg.density.key_terms)
         frames.append(
             pl.DataFrame(
                 {
@@ -125,31 +125,29 @@ def cooccurrence_counts(cfg: RunConfig, keys: pl.DataFrame) -> pl.DataFrame:
 
 
 def run_density(cfg: RunConfig) -> dict:
-    from xcult.density.index import corpus_job, index_root
-    from xcult.density.judge import judge_dir
-
     if cfg.eval is None:
         raise ConfigError(f"{cfg.path} has no [eval] section: density needs its probes", "eval")
-    path = judge_dir(cfg) / "judgments.parquet"
+    lay = layout.of(cfg)
+    path = lay.judgments
     if not path.is_file():
         raise MissingPathError(f"{path} does not exist: run `xcult judge {cfg.path}` first", str(path))
     t0 = time.perf_counter()
-    out = density_dir(cfg)
+    out = lay.density
     ensure_writable(out)
     occ = occurrences(pl.read_parquet(path))
     occ = occ.join(cooccurrence_counts(cfg, occ), on=["culture", "lang", "corpus", "item"], how="left")
     documents = {}
     for corpus in occ["corpus"].unique(maintain_order=True):
-        job = corpus_job(cfg, corpus, index_root(cfg) / corpus)
+        job = index_job(lay.index_dir(corpus))
         documents[corpus] = corpus_documents(job["chunks"], job["keep_languages"])
     dens = density_table(occ, documents)
-    write_parquet_atomic(out / "occurrences.parquet", occ)
-    write_parquet_atomic(out / "density.parquet", dens)
+    write_parquet_atomic(lay.density_table("occurrences"), occ)
+    write_parquet_atomic(lay.density_table("density"), dens)
     stats = {"probes": len(occ), "documents": documents, "tables": ["occurrences.parquet", "density.parquet"]}
-    instances_path = cfg.out_dir / "eval" / "instances.parquet"
+    instances_path = lay.eval_table("instances")
     if instances_path.is_file():
         inst = instance_occurrences(pl.read_parquet(instances_path), occ)
-        write_parquet_atomic(out / "instance_occurrences.parquet", inst)
+        write_parquet_atomic(lay.density_table("instance_occurrences"), inst)
         stats["tables"].append("instance_occurrences.parquet")
     else:
         stats["instance_occurrences"] = f"skipped: {instances_path} does not exist (run `xcult eval` for the instance comparison)"
@@ -157,3 +155,29 @@ def run_density(cfg: RunConfig) -> dict:
     write_json_atomic(out / "config.json", cfg.to_dict())
     write_json_atomic(out / "stats.json", stats)
     return stats
+
+
+def _fingerprint(cfg: RunConfig) -> tuple[dict, list[Path]]:
+    """Density depends on the judgments, each index (through its completion record),
+    the probes it counts with and the eval instance table."""
+    lay = layout.of(cfg)
+    corpora = sorted({c for c in ["en", *cfg.eval.languages.values(), *cfg.eval.cultures] if lay.index_dir(c).is_dir()})
+    inputs = [lay.judgments, *(lay.index_dir(c) / completion.RECORD for c in corpora)]
+    inputs += [p for p in (lay.eval_table("instances"),) if p.is_file()]
+    e = cfg.eval
+    probes = [probe_file(e.probes, c, lang) for c in e.cultures for lang in ("en", e.lang(c))]
+    inputs += [Path(p) for p in probes if "://" not in p]
+    return {"density": dataclasses.asdict(cfg.density), "remote_probes": [p for p in probes if "://" in p]}, inputs
+
+
+def stage(cfg: RunConfig, progress: bool) -> StageReport:
+    lay = layout.of(cfg)
+    if not lay.judgments.is_file():
+        raise MissingPathError(f"{lay.judgments} does not exist: run `xcult judge {cfg.path}` first", str(lay.judgments))
+    st = completion.status(lay.density, *_fingerprint(cfg))
+    if not st:
+        rec = completion.record(*_fingerprint(cfg))
+        run_density(cfg)
+        completion.write(lay.density, rec)
+    s = json.loads((lay.density / "stats.json").read_text())
+    return StageReport(f"{s['probes']} probe x corpus rows; documents {s['documents']}", **parts("tables", st))

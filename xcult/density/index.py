@@ -17,15 +17,11 @@ from pathlib import Path
 
 import polars as pl
 
-from xcult import _core, completion
+from xcult import _core, completion, layout
 from xcult.config import RunConfig
-from xcult.corpus.prep import prep_dir
 from xcult.errors import MissingPathError
 from xcult.io import ensure_writable, write_json_atomic, write_parquet_atomic
-
-
-def index_root(cfg: RunConfig) -> Path:
-    return cfg.out_dir / "index"
+from xcult.stage import StageReport, parts
 
 
 def corpora(cfg: RunConfig) -> list[str]:
@@ -33,10 +29,7 @@ def corpora(cfg: RunConfig) -> list[str]:
 
 
 def corpus_job(cfg: RunConfig, corpus: str, index_dir: Path) -> dict:
-    if corpus == "en":
-        chunks, keep = [prep_dir(cfg) / "en" / "en.chunks.parquet"], []
-    else:
-        chunks, keep = [prep_dir(cfg) / corpus / "without" / f"{corpus}_without.chunks.parquet"], [corpus]
+    chunks, keep = [layout.of(cfg).chunks(corpus)], ([] if corpus == layout.ENGLISH else [corpus])
     for c in chunks:
         if not c.is_file():
             raise MissingPathError(f"chunk file {c} does not exist: run `xcult prep {cfg.path}` first", str(c))
@@ -53,14 +46,14 @@ def corpus_job(cfg: RunConfig, corpus: str, index_dir: Path) -> dict:
 
 def _fingerprint(cfg: RunConfig, corpus: str) -> tuple[dict, list[Path]]:
     """An index depends on its chunk files and the settings that change its contents."""
-    job = corpus_job(cfg, corpus, index_root(cfg) / corpus)
+    job = corpus_job(cfg, corpus, layout.of(cfg).index_dir(corpus))
     dense = corpus in cfg.index.dense_corpora
     settings = {"language": job["language"], "keep_languages": job["keep_languages"], "dense_model": cfg.index.dense_model if dense else None}
     return settings, [Path(c) for c in job["chunks"]]
 
 
 def index_status(cfg: RunConfig, corpus: str) -> completion.Status:
-    final = index_root(cfg) / corpus
+    final = layout.of(cfg).index_dir(corpus)
     if not final.exists():
         return completion.Status("missing")
     settings, inputs = _fingerprint(cfg, corpus)
@@ -70,7 +63,7 @@ def index_status(cfg: RunConfig, corpus: str) -> completion.Status:
 
 def build_indexes(cfg: RunConfig, force: bool = False) -> dict[str, dict]:
     """Builds every corpus index the config names; returns stats by corpus."""
-    root = index_root(cfg)
+    root = layout.of(cfg).index
     ensure_writable(root)
     out = {}
     for corpus in corpora(cfg):
@@ -102,13 +95,18 @@ def build_indexes(cfg: RunConfig, force: bool = False) -> dict[str, dict]:
     return out
 
 
+def index_job(index_dir: Path) -> dict:
+    """An index's job record: its language and the chunk files it was built from."""
+    path = index_dir / "job.json"
+    if not path.is_file():
+        raise MissingPathError(f"{index_dir} is not an xcult index (no job.json): run `xcult index`", str(index_dir))
+    return json.loads(path.read_text())
+
+
 def search(index_dir: Path, queries: list[str], k: int, dense_model: str | None = None) -> list[pl.DataFrame]:
     """Ranked chunks per query: rank, score, chunk_id, document_id, text. BM25, or with
     `dense_model` the index's dense embeddings (score = cosine)."""
-    job_path = index_dir / "job.json"
-    if not job_path.is_file():
-        raise MissingPathError(f"{index_dir} is not an xcult index (no job.json): run `xcult index`", str(index_dir))
-    job = json.loads(job_path.read_text())
+    job = index_job(index_dir)
     if dense_model is not None:
         from xcult.density.dense import DenseIndex
 
@@ -148,7 +146,7 @@ def retrieve_probes(cfg: RunConfig) -> Path:
     for name in e.cultures:
         culture = load_culture(e.probes, name, e.lang(name), e.on_invalid)
         for lang in ("en", culture.lang):
-            index_dir = index_root(cfg) / lang
+            index_dir = layout.of(cfg).index_dir(lang)
             statements = [it.statement() for it in culture.items(lang)]
             dense = lang in cfg.index.dense_corpora
             found = search(index_dir, statements, k, cfg.index.dense_model if dense else None)
@@ -162,7 +160,18 @@ def retrieve_probes(cfg: RunConfig) -> Path:
                         retriever=pl.lit("dense" if dense else "bm25"),
                     )
                 )
-    out = index_root(cfg) / "retrieval.parquet"
+    out = layout.of(cfg).retrieval
     cols = ["culture", "lang", "corpus", "item", "retriever", "rank", "score", "chunk_id", "document_id"]
     write_parquet_atomic(out, pl.concat(frames).select(cols))
     return out
+
+
+def stage(cfg: RunConfig, progress: bool) -> StageReport:
+    before = {corpus: index_status(cfg, corpus) for corpus in corpora(cfg)}
+    stats = build_indexes(cfg)
+    retrieve_probes(cfg)
+    report: dict[str, list[str]] = {"built": [], "rebuilt": [], "current": []}
+    for corpus, st in before.items():
+        for k, v in parts(corpus, st).items():
+            report[k] += v
+    return StageReport(", ".join(f"{c}: {s['chunks']:,} chunks" for c, s in stats.items()), **report)

@@ -13,25 +13,23 @@ from __future__ import annotations
 import math
 import time
 from collections import Counter
-from pathlib import Path
 from typing import Protocol
 
 import polars as pl
 
+from xcult import layout
 from xcult.config import JudgeConfig, RunConfig
 from xcult.density.cache import Cache
+from xcult.density.index import index_job
 from xcult.errors import ConfigError, MissingPathError
 from xcult.io import ensure_writable, write_json_atomic, write_parquet_atomic
+from xcult.stage import StageReport
 
 
 class Judge(Protocol):
     def identity(self) -> dict: ...
 
     def p_yes(self, statements: list[str], chunks: list[str]) -> list[float]: ...
-
-
-def judge_dir(cfg: RunConfig) -> Path:
-    return cfg.out_dir / "judge"
 
 
 def _normalize(text: str) -> str:
@@ -250,7 +248,6 @@ def judge_pairs(judge: Judge, cache: Cache, statements: list[str], chunks: list[
 
 def _texts(cfg: RunConfig, retrieval: pl.DataFrame) -> pl.DataFrame:
     """The retrieval rows with their statement and chunk text."""
-    from xcult.density.index import corpus_job, index_root
     from xcult.probes import load_culture
 
     e = cfg.eval
@@ -264,7 +261,7 @@ def _texts(cfg: RunConfig, retrieval: pl.DataFrame) -> pl.DataFrame:
     texts = []
     for corpus in retrieval["corpus"].unique(maintain_order=True):
         ids = retrieval.filter(pl.col("corpus") == corpus)["chunk_id"].unique()
-        files = corpus_job(cfg, corpus, index_root(cfg) / corpus)["chunks"]
+        files = index_job(layout.of(cfg).index_dir(corpus))["chunks"]
         t = pl.scan_parquet(files).filter(pl.col("chunk_id").is_in(ids.implode())).select("chunk_id", "text").collect()
         texts.append(t.with_columns(corpus=pl.lit(corpus)))
     out = retrieval.join(statements, on=["culture", "lang", "item"], how="left").join(pl.concat(texts), on=["corpus", "chunk_id"], how="left")
@@ -274,7 +271,7 @@ def _texts(cfg: RunConfig, retrieval: pl.DataFrame) -> pl.DataFrame:
         raise MissingPathError(
             f"retrieval.parquet row (culture {r['culture']}, lang {r['lang']}, item {r['item']}, chunk {r['chunk_id']}) "
             "has no probe or chunk text: the probes or chunks changed since `xcult index`; rerun it with --force",
-            str(index_root(cfg) / "retrieval.parquet"),
+            str(layout.of(cfg).retrieval),
         )
     return out
 
@@ -283,15 +280,14 @@ def run_judge(cfg: RunConfig, progress: bool = True) -> dict:
     """Judges every retrieved (statement, chunk) pair → judge/judgments.parquet."""
     from rich.progress import Progress
 
-    from xcult.density.index import index_root
-
     if cfg.eval is None or cfg.judge is None:
         missing = "eval" if cfg.eval is None else "judge"
         raise ConfigError(f"{cfg.path} has no [{missing}] section: the judge needs probes and a judge", missing)
-    retrieval_path = index_root(cfg) / "retrieval.parquet"
+    lay = layout.of(cfg)
+    retrieval_path = lay.retrieval
     if not retrieval_path.is_file():
         raise MissingPathError(f"{retrieval_path} does not exist: run `xcult index {cfg.path}` first", str(retrieval_path))
-    out_dir = judge_dir(cfg)
+    out_dir = lay.judge
     ensure_writable(out_dir)
     t0 = time.perf_counter()
     pairs = _texts(cfg, pl.read_parquet(retrieval_path))
@@ -309,7 +305,7 @@ def run_judge(cfg: RunConfig, progress: bool = True) -> dict:
     table = pairs.drop("statement", "text").with_columns(p_yes=pl.Series(p, dtype=pl.Float64)).with_columns(
         entailed=pl.col("p_yes") >= cfg.judge.threshold
     )
-    write_parquet_atomic(out_dir / "judgments.parquet", table)
+    write_parquet_atomic(lay.judgments, table)
     seconds = time.perf_counter() - t0
     stats = {
         "pairs": len(table),
@@ -324,3 +320,11 @@ def run_judge(cfg: RunConfig, progress: bool = True) -> dict:
     write_json_atomic(out_dir / "config.json", cfg.to_dict())
     write_json_atomic(out_dir / "stats.json", stats)
     return stats
+
+
+def stage(cfg: RunConfig, progress: bool) -> StageReport:
+    """Judged pairs are cached by content, so the stage is current when nothing was
+    left to judge."""
+    s = run_judge(cfg, progress=progress)
+    summary = f"{cfg.judge.backend} judge: {s['pairs']:,} pairs, {s['cached']:,} cached, {s['entailed']:,} entailed"
+    return StageReport(summary, built=[f"{s['judged']:,} pairs"] if s["judged"] else [], current=[] if s["judged"] else ["judgments"])

@@ -19,19 +19,17 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from xcult import completion
+from xcult import completion, layout
 from xcult.config import EvalConfig, RunConfig
 from xcult.errors import ConfigError, MissingPathError
 from xcult.io import ensure_writable, write_json_atomic, write_parquet_atomic
 from xcult.probes import Culture, load_culture
+from xcult.stage import StageReport
+from xcult.tokenizer import tokenizer_for
 
 SETTINGS = ("with", "without")
 # A Hugging Face checkpoint per step (`step_<N>`), or Megatron ones as `xcult train` writes (`iter_<N:07d>`).
 CHECKPOINT_DIR = re.compile(r"^(?:step_(\d+)|iter_(\d{7}))$")
-
-
-def eval_dir(cfg: RunConfig) -> Path:
-    return cfg.out_dir / "eval"
 
 
 def find_checkpoints(root: Path) -> dict[int, Path]:
@@ -43,11 +41,6 @@ def find_checkpoints(root: Path) -> dict[int, Path]:
         if p.is_dir() and (m := CHECKPOINT_DIR.match(p.name)):
             found[int(m.group(1) or m.group(2))] = p
     return found
-
-
-def checkpoint_root(cfg: RunConfig, culture: str, bridges: str) -> Path:
-    e = cfg.eval
-    return Path(e.checkpoints.format(out_dir=cfg.out_dir, lang=e.lang(culture), bridges=bridges))
 
 
 def item_rows(culture: Culture, lang: str, scored, setting: str, step: int) -> pl.DataFrame:
@@ -166,12 +159,12 @@ def run_eval(cfg: RunConfig, progress: bool = True) -> dict:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
     from tokenizers import Tokenizer
 
-    from xcult.corpus.prep import tokenizer_for
     from xcult.eval.diagnostics import load_heldout
     from xcult.eval.transfer import instance_table, main_table, transfer_table
 
     e = cfg.eval
-    out = eval_dir(cfg)
+    lay = layout.of(cfg)
+    out = lay.eval
     ensure_writable(out / "items")
     ensure_writable(out / "diagnostics")
     cultures = [load_culture(e.probes, c, e.lang(c), e.on_invalid) for c in e.cultures]
@@ -188,12 +181,12 @@ def run_eval(cfg: RunConfig, progress: bool = True) -> dict:
     todo, done, stale = [], [], []
     for culture in cultures:
         for setting in SETTINGS:
-            root = checkpoint_root(cfg, culture.name, setting)
+            root = lay.checkpoints_for(e.lang(culture.name), setting)
             ckpts = find_checkpoints(root)
             if not ckpts:
                 raise MissingPathError(f"no step_<N> or iter_<N> checkpoints under {root} (eval.checkpoints)", str(root))
             for step, path in sorted(ckpts.items()):
-                target = out / "items" / f"{culture.name}-{setting}-step{step:06d}.parquet"
+                target = lay.eval_items(culture.name, setting, step)
                 settings, inputs = _item_fingerprint(e, culture, controls.get(culture.name), tok_path, path)
                 st = completion.status(target, settings, inputs, _record_path(target))
                 if st.state == "stale":
@@ -215,7 +208,7 @@ def run_eval(cfg: RunConfig, progress: bool = True) -> dict:
             frame, unif = evaluator.evaluate(path, [culture], setting, step, lambda n: bar.advance(task, n))
             settings, inputs = _item_fingerprint(e, culture, controls.get(culture.name), tok_path, path)
             rec = completion.record(settings, inputs)
-            write_parquet_atomic(out / "diagnostics" / target.name, unif)  # before the items file and its record
+            write_parquet_atomic(lay.eval_diagnostics(culture.name, setting, step), unif)  # before the items file and its record
             write_parquet_atomic(target, frame)
             completion.write(target, rec, _record_path(target))
     seconds = time.perf_counter() - t0
@@ -224,18 +217,19 @@ def run_eval(cfg: RunConfig, progress: bool = True) -> dict:
     pred = scored.filter(pl.col("kind") == "probe").drop("kind").sort("culture", "setting", "step", "lang", "item")
     acc = accuracy_table(pred, scored.filter(pl.col("kind") == "control"))
     transfer = transfer_table(pred, e.bootstrap, e.alpha, cfg.experiment.seed)
-    write_parquet_atomic(out / "predictions.parquet", pred)
-    write_parquet_atomic(out / "controls.parquet", scored.filter(pl.col("kind") == "control").drop("kind"))
-    write_parquet_atomic(out / "accuracy.parquet", acc)
-    write_parquet_atomic(out / "transfer.parquet", transfer)
-    write_parquet_atomic(out / "main_table.parquet", main_table(transfer))
-    write_parquet_atomic(out / "instances.parquet", instance_table(pred, e.last_k))
+    write_parquet_atomic(lay.eval_table("predictions"), pred)
+    write_parquet_atomic(lay.eval_table("controls"), scored.filter(pl.col("kind") == "control").drop("kind"))
+    write_parquet_atomic(lay.eval_table("accuracy"), acc)
+    write_parquet_atomic(lay.eval_table("transfer"), transfer)
+    write_parquet_atomic(lay.eval_table("main_table"), main_table(transfer))
+    write_parquet_atomic(lay.eval_table("instances"), instance_table(pred, e.last_k))
     diag = [pl.read_parquet(p) for p in sorted((out / "diagnostics").glob("*.parquet"))]
     if diag:
-        write_parquet_atomic(out / "diagnostics.parquet", pl.concat(diag, how="diagonal").sort("culture", "setting", "step"))
+        write_parquet_atomic(lay.eval_table("diagnostics"), pl.concat(diag, how="diagonal").sort("culture", "setting", "step"))
     stats = {
         "checkpoints_scored": len(todo),
         "checkpoints_rescored": len(stale),
+        "rescored": stale,
         "checkpoints_skipped": len(done),
         "questions_scored": n_questions,
         "seconds": round(seconds, 2),
@@ -282,3 +276,15 @@ def evaluate_one(
         write_parquet_atomic(out / "accuracy.parquet", acc)
         write_json_atomic(out / "validation.json", [c.report() for c in loaded])
     return acc
+
+
+def stage(cfg: RunConfig, progress: bool) -> StageReport:
+    s = run_eval(cfg, progress=progress)
+    n = s["checkpoints_scored"] + s["checkpoints_skipped"]
+    new = s["checkpoints_scored"] - s["checkpoints_rescored"]
+    return StageReport(
+        f"{n} checkpoints ({s['checkpoints_scored']} scored now)",
+        built=[f"{new} checkpoints"] if new else [],
+        rebuilt=s["rescored"],
+        current=[f"{s['checkpoints_skipped']} checkpoints"] if s["checkpoints_skipped"] else [],
+    )

@@ -14,14 +14,12 @@ from pathlib import Path
 
 import polars as pl
 
+from xcult import completion, layout
 from xcult.config import RunConfig
 from xcult.io import ensure_writable, write_json_atomic, write_text_atomic
+from xcult.stage import StageReport, parts
 
 FREQUENCY_BINS = [(0, 0), (1, 1), (2, 3), (4, 7), (8, 15), (16, 31), (32, None)]
-
-
-def report_dir(cfg: RunConfig) -> Path:
-    return cfg.out_dir / "report"
 
 
 def frequency_bin(n: int) -> str:
@@ -34,10 +32,8 @@ def frequency_bin(n: int) -> str:
 def item_frequencies(cfg: RunConfig) -> pl.DataFrame | None:
     """Per (culture, corpus, item): the planted count for synthetic worlds, else the
     judged occurrences from `xcult density`."""
-    from xcult.density.density import density_dir
-    from xcult.synth.write import synth_dir
-
-    planted = synth_dir(cfg) / "planted.parquet"
+    lay = layout.of(cfg)
+    planted = lay.synth_files.planted
     if cfg.synth is not None and planted.is_file():
         p = pl.read_parquet(planted)
         lang = cfg.synth.language
@@ -47,7 +43,7 @@ def item_frequencies(cfg: RunConfig) -> pl.DataFrame | None:
                 p.select("culture", "item", frequency=pl.col("planted_native") + pl.col("planted_pairs")).with_columns(corpus=pl.lit(lang)),
             ]
         ).select("culture", "corpus", "item", "frequency")
-    occ = density_dir(cfg) / "occurrences.parquet"
+    occ = lay.density_table("occurrences")
     if occ.is_file():
         return pl.read_parquet(occ).select("culture", "corpus", "item", frequency=pl.col("occurrences"))
     return None
@@ -122,14 +118,11 @@ th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}img{max-widt
 
 
 def build_report(cfg: RunConfig) -> Path:
-    from xcult.density.density import density_dir
-    from xcult.eval.run import eval_dir
     from xcult.report import figures
-    from xcult.synth.write import synth_dir
 
-    out = report_dir(cfg)
+    lay = layout.of(cfg)
+    out = lay.report
     ensure_writable(out)
-    ev, dd = eval_dir(cfg), density_dir(cfg)
     sections: list[str] = []
     data: dict[str, list[dict]] = {}
 
@@ -143,7 +136,7 @@ def build_report(cfg: RunConfig) -> Path:
         data[name] = t.to_dicts()
         return table_html(t)
 
-    acc_path = ev / "accuracy.parquet"
+    acc_path = lay.eval_table("accuracy")
     if acc_path.is_file():
         acc = pl.read_parquet(acc_path)
         png = figures.accuracy_curves(acc, out / "accuracy_curves.png")
@@ -156,7 +149,7 @@ def build_report(cfg: RunConfig) -> Path:
     else:
         missing("(a) Accuracy during continued pretraining (Figure 3)", f"{acc_path} (run `xcult eval`)")
 
-    main_path = ev / "main_table.parquet"
+    main_path = lay.eval_table("main_table")
     if main_path.is_file():
         m = pl.read_parquet(main_path).select("culture", "direction", "step", "n", "acc_with", "acc_without", "gap", "ci_low", "ci_high", "p_mcnemar", "significant")
         sections.append(
@@ -174,7 +167,7 @@ def build_report(cfg: RunConfig) -> Path:
     else:
         missing("(b) Transfer", f"{main_path} (run `xcult eval`)")
 
-    pred_path, freq = ev / "predictions.parquet", item_frequencies(cfg)
+    pred_path, freq = lay.eval_table("predictions"), item_frequencies(cfg)
     if pred_path.is_file() and freq is not None:
         tf = transfer_by_frequency(pl.read_parquet(pred_path), freq, cfg.eval.bootstrap, cfg.eval.alpha, cfg.experiment.seed)
         png = figures.transfer_by_frequency(tf, out / "transfer_by_frequency.png")
@@ -187,7 +180,7 @@ def build_report(cfg: RunConfig) -> Path:
             + src(pred_path)
         )
 
-    dens_path, occ_path = dd / "density.parquet", dd / "occurrences.parquet"
+    dens_path, occ_path = lay.density_table("density"), lay.density_table("occurrences")
     if dens_path.is_file():
         d = pl.read_parquet(dens_path)
         body = (
@@ -197,7 +190,7 @@ def build_report(cfg: RunConfig) -> Path:
             + table("density", d)
             + src(dens_path)
         )
-        planted = synth_dir(cfg) / "planted.parquet"
+        planted = lay.synth_files.planted
         if cfg.synth is not None and planted.is_file() and occ_path.is_file():
             occ = pl.read_parquet(occ_path)
             truth = freq.rename({"frequency": "planted"})
@@ -214,7 +207,7 @@ def build_report(cfg: RunConfig) -> Path:
     else:
         missing("(c) Cultural density", f"{dens_path} (run `xcult index`, `xcult judge`, `xcult density`)")
 
-    inst_path = ev / "instances.parquet"
+    inst_path = lay.eval_table("instances")
     if inst_path.is_file():
         inst = pl.read_parquet(inst_path)
         summary = (
@@ -230,12 +223,12 @@ def build_report(cfg: RunConfig) -> Path:
             + table("instances", summary)
             + src(inst_path)
         )
-        io_path = dd / "instance_occurrences.parquet"
+        io_path = lay.density_table("instance_occurrences")
         if io_path.is_file():
             body += "<p>Mean occurrences in the source language's corpus.</p>" + table("instance_occurrences", pl.read_parquet(io_path)) + src(io_path)
         sections.append(body)
 
-    diag_path = ev / "diagnostics.parquet"
+    diag_path = lay.eval_table("diagnostics")
     if diag_path.is_file():
         dg = pl.read_parquet(diag_path)
         png = figures.diagnostics(dg, out / "diagnostics.png")
@@ -271,7 +264,27 @@ def build_report(cfg: RunConfig) -> Path:
         + f"<script type='application/json' id='xcult-data'>{payload}</script>"
         + "</body></html>"
     )
-    target = out / "report.html"
+    target = lay.report_html
     write_text_atomic(target, doc)
     write_json_atomic(out / "data.json", data)
     return target
+
+
+def _fingerprint(cfg: RunConfig) -> tuple[dict, list[Path]]:
+    """The report depends on the whole config (titles, alpha, ...) and on every table
+    it reads that exists."""
+    lay = layout.of(cfg)
+    tables = [lay.eval_table(n) for n in ("accuracy", "main_table", "predictions", "instances", "diagnostics")]
+    tables += [lay.density_table(n) for n in ("density", "occurrences", "instance_occurrences")]
+    tables.append(lay.synth_files.planted)
+    return {"config": json.loads(json.dumps(cfg.to_dict(), default=str))}, [p for p in tables if p.is_file()]
+
+
+def stage(cfg: RunConfig, progress: bool) -> StageReport:
+    lay = layout.of(cfg)
+    st = completion.status(lay.report_html, *_fingerprint(cfg), lay.report / completion.RECORD)
+    if not st:
+        rec = completion.record(*_fingerprint(cfg))
+        build_report(cfg)
+        completion.write(lay.report, rec)
+    return StageReport(str(lay.report_html), **parts("report", st))

@@ -39,6 +39,7 @@ from xcult.synth.grammar import (
     SUBJECTS,
 )
 
+
 @dataclass(frozen=True)
 class Fact:
     item: int

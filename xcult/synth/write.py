@@ -31,23 +31,22 @@ from pathlib import Path
 
 import polars as pl
 
-from xcult import completion
+from xcult import completion, layout
 from xcult.config import LANGUAGE_NAMES, RunConfig
 from xcult.io import ensure_writable, write_json_atomic, write_parquet_atomic
+from xcult.stage import StageReport
+from xcult.stage import parts as _parts
 from xcult.synth.grammar import FILLER_NOUNS
 from xcult.synth.world import Fact, World
 
 UNK = "[UNK]"
 
 
-def synth_dir(cfg: RunConfig) -> Path:
-    return cfg.out_dir / "synth"
-
-
 def _document(world: World, rng: random.Random, fact: Fact | None, native: bool) -> str:
     """Filler sentences around the fact's sentence (a random paraphrase); with
     `topic_mentions`, each filler sentence names the fact's community with that
-    probability, as real documents keep naming their topic."""
+    probability, as real documents keep naming their topic; with `restate`, the document
+    may end by repeating one of its sentences."""
     lo, hi = world.cfg.sentences_per_document
     sentences = []
     fact_sentence = None if fact is None else world.fact_sentences(fact, world.random_template(rng))
@@ -57,6 +56,8 @@ def _document(world: World, rng: random.Random, fact: Fact | None, native: bool)
         sentences.append(world.native_filler(words) if native else world.english(words))
     if fact_sentence is not None:
         sentences.insert(rng.randint(0, len(sentences)), fact_sentence[1] if native else fact_sentence[0])
+    if world.cfg.restate and rng.random() < world.cfg.restate:  # no draw when off: old worlds stay
+        sentences.append(rng.choice(sentences))
     return " ".join(sentences)
 
 
@@ -150,7 +151,7 @@ def _settings(cfg: RunConfig) -> dict:
 
 
 def synth_status(cfg: RunConfig) -> completion.Status:
-    out = synth_dir(cfg)
+    out = layout.of(cfg).synth
     st = completion.status(out, _settings(cfg), [])
     return completion.Status("stale", "stats.json is missing") if st and not (out / "stats.json").is_file() else st
 
@@ -159,14 +160,15 @@ def run_synth(cfg: RunConfig, force: bool = False) -> dict:
     """Writes the world; a current world (same [synth] section, seed and EOD token) is
     kept unless `force`; a stale one is rewritten (`rebuilt` says why)."""
     s = cfg.synth
-    out = synth_dir(cfg)
+    out = layout.of(cfg).synth
     st = synth_status(cfg)
     if st and not force:
         return json.loads((out / "stats.json").read_text()) | {"skipped": True}
     t0 = time.perf_counter()
     tmp = out.with_name(f".{out.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    ensure_writable(tmp / "probes")
+    files = layout.SynthFiles(tmp)  # written under the temporary name, renamed at the end
+    ensure_writable(files.probes)
     world = World(s, cfg.experiment.seed)
     rng = random.Random(cfg.experiment.seed + 1)
     lang = s.language
@@ -185,13 +187,13 @@ def run_synth(cfg: RunConfig, force: bool = False) -> dict:
         pairs.append((world.english(words), world.native_filler(words)))
         native_chars += len(pairs[-1][1])
     heldout = _heldout(world, rng, {e for e, _ in pairs})
-    _write_lines(tmp / "en.jsonl", (json.dumps({"text": d}, ensure_ascii=False) for d in en_docs))
-    _write_lines(tmp / f"{lang}_mono.jsonl", (json.dumps({"text": d}, ensure_ascii=False) for d in xx_docs))
-    _write_lines(tmp / f"{lang}_en.tsv", (f"{e}\t{x}" for e, x in pairs))
-    _write_lines(tmp / "translation.jsonl", (json.dumps(h, ensure_ascii=False) for h in heldout))
+    _write_lines(files.english, (json.dumps({"text": d}, ensure_ascii=False) for d in en_docs))
+    _write_lines(files.mono(lang), (json.dumps({"text": d}, ensure_ascii=False) for d in xx_docs))
+    _write_lines(files.pairs(lang), (f"{e}\t{x}" for e, x in pairs))
+    _write_lines(files.translation, (json.dumps(h, ensure_ascii=False) for h in heldout))
 
     rows = []
-    ensure_writable(tmp / "controls")
+    ensure_writable(files.controls)
     truth = {(f.community, f.attribute): f.value for f in world.probed_facts()}
     for tier in s.tiers:
         en_items, xx_items, en_ctrl, xx_ctrl = [], [], [], []
@@ -223,14 +225,13 @@ def run_synth(cfg: RunConfig, force: bool = False) -> dict:
                     "planted_pairs": int(tier in s.parallel_tiers),
                 }
             )
-        write_json_atomic(tmp / "probes" / f"{tier}-culture-cloze_en.json", en_items)
-        write_json_atomic(tmp / "probes" / f"{tier}-culture-cloze_{lang}.json", xx_items)
-        write_json_atomic(tmp / "controls" / f"{tier}-culture-cloze_en.json", en_ctrl)
-        write_json_atomic(tmp / "controls" / f"{tier}-culture-cloze_{lang}.json", xx_ctrl)
+        for base, en, xx in ((files.probes, en_items, xx_items), (files.controls, en_ctrl, xx_ctrl)):
+            write_json_atomic(Path(layout.probe_file(str(base), tier, "en")), en)
+            write_json_atomic(Path(layout.probe_file(str(base), tier, lang)), xx)
     planted = pl.DataFrame(rows)
-    write_parquet_atomic(tmp / "planted.parquet", planted)
-    _train_tokenizer(world, en_docs + xx_docs + [e for e, _ in pairs] + [x for _, x in pairs], s.vocab_size, cfg.tokenizer.eod, tmp / "tokenizer.json")
-    write_json_atomic(tmp / "world.json", {"lexicon": world.lexicon, "communities": world.communities, "values": world.values, "facts": [f.__dict__ for f in world.facts]})
+    write_parquet_atomic(files.planted, planted)
+    _train_tokenizer(world, en_docs + xx_docs + [e for e, _ in pairs] + [x for _, x in pairs], s.vocab_size, cfg.tokenizer.eod, files.tokenizer)
+    write_json_atomic(files.world, {"lexicon": world.lexicon, "communities": world.communities, "values": world.values, "facts": [f.__dict__ for f in world.facts]})
     stats = {
         "language": lang,
         "facts": len(world.probed_facts()),
@@ -254,3 +255,10 @@ def run_synth(cfg: RunConfig, force: bool = False) -> dict:
         shutil.rmtree(out)
     os.replace(tmp, out)
     return stats
+
+
+def stage(cfg: RunConfig, progress: bool) -> StageReport:
+    st = synth_status(cfg)
+    s = run_synth(cfg)
+    summary = f"{s['facts']} facts, {s['documents_en']:,} en / {s['documents_native']:,} {s['language']} documents, {s['parallel_pairs']:,} pairs"
+    return StageReport(summary, **_parts("world", st))

@@ -18,11 +18,12 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from xcult import completion, layout
 from xcult.config import RunConfig, ScheduleConfig
-from xcult.corpus.prep import prep_dir, tokenizer_for
-from xcult import completion
-from xcult.errors import ConfigError, MissingPathError, StaleOutputError
+from xcult.errors import ConfigError, MissingPathError, StaleOutputError, TrainingFailed
 from xcult.io import ensure_writable, write_json_atomic
+from xcult.stage import StageReport
+from xcult.tokenizer import tokenizer_for
 from xcult.train.presets import PRESETS
 
 BRIDGES = ("with", "without")
@@ -55,18 +56,12 @@ def find_run(cfg: RunConfig, stage: str, lang: str | None, bridges: str | None) 
     return Run(f"ct-{lang}-{bridges}", "ct", lang, bridges)
 
 
-def checkpoint_root(cfg: RunConfig) -> Path:
-    return Path(cfg.train.checkpoints.format(out_dir=cfg.out_dir))
-
-
 def run_dir(cfg: RunConfig, run: Run) -> Path:
-    return checkpoint_root(cfg) / run.name
+    return layout.of(cfg).run(run.name)
 
 
 def data_prefix(cfg: RunConfig, run: Run) -> Path:
-    if run.stage == "pretrain":
-        return prep_dir(cfg) / "en" / "en"
-    return prep_dir(cfg) / run.lang / run.bridges / f"{run.lang}_{run.bridges}"
+    return layout.of(cfg).data_prefix(run.lang, run.bridges or None)
 
 
 def _inputs(cfg: RunConfig, run: Run) -> list[Path]:
@@ -191,7 +186,7 @@ def job(cfg: RunConfig, run: Run, dry_run: bool = False) -> dict:
         "tokenizer": str(tok),
         "init_from": init_from,
         "out": str(run_dir(cfg, run)),
-        "cache_dir": str(checkpoint_root(cfg) / "data_cache"),
+        "cache_dir": str(layout.of(cfg).checkpoints / "data_cache"),
         "seed": cfg.experiment.seed,
         "bf16": bf16,
         "use_te": use_te,
@@ -248,3 +243,19 @@ def launch(cfg: RunConfig, run: Run, extra: list[str] | None = None, force: bool
     root = str(Path(__file__).resolve().parents[2])  # so `-m training.train` resolves from a checkout too
     env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
     return subprocess.run(cmd, env=env).returncode
+
+
+def stage(cfg: RunConfig, progress: bool) -> StageReport:
+    """Trains every run that is not finished; a finished run trained on inputs that have
+    since changed stops the stage (`is_done`), since retraining destroys checkpoints."""
+    report: dict[str, list[str]] = {"built": [], "rebuilt": [], "current": []}
+    for run in runs(cfg):
+        if is_done(cfg, run):
+            report["current"].append(run.name)
+            continue
+        # a partly trained run resumes (it was current, or prepare() refuses)
+        report["built"].append(run.name)
+        rc = launch(cfg, run, [])
+        if rc != 0:
+            raise TrainingFailed(f"{run.name}: torchrun exited with {rc} (its log is above; run again to resume)", str(run_dir(cfg, run)))
+    return StageReport(f"{len(runs(cfg))} runs ({len(report['built'])} trained now)", **report)
