@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from xcult.train.presets import PRESETS
+from xcult.presets import PRESETS
 
 
 def xcult(*args: str) -> None:

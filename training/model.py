@@ -1,4 +1,4 @@
-"""A Qwen2.5-shaped GPTModel from an architecture dict (a preset from xcult/train/presets.py)."""
+"""A Qwen2.5-shaped GPTModel from an architecture dict (a preset from xcult/presets.py)."""
 
 from __future__ import annotations
 

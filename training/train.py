@@ -81,9 +81,10 @@ def main() -> None:
     torch.manual_seed(job["seed"])
     model_parallel_cuda_manual_seed(job["seed"])
     module = build_model(job["arch"], seq, bf16, use_te).to(device)
-    if sched["trainable"] == "embeddings":  # before DDP and the optimizer, which skip frozen parameters
+    if sched["trainable"] != "all":  # before DDP and the optimizer, which skip frozen parameters
         for name, p in module.named_parameters():
-            p.requires_grad = name.startswith("embedding.") or name.startswith("output_layer.")
+            mlp = sched["trainable"] == "embeddings_mlp" and ".mlp." in name
+            p.requires_grad = name.startswith(("embedding.", "output_layer.")) or mlp
     if bf16:
         module = Float16Module(module.config, module)
     ddp_config = DistributedDataParallelConfig(grad_reduce_in_fp32=True, use_distributed_optimizer=dist_opt)

@@ -106,14 +106,15 @@ class ScheduleConfig:
     adam_beta2: float = 0.95
     clip_grad: float = 1.0
     save_every: int = 100
-    # "embeddings": only the token embeddings learn (the transformer body stays as the
-    # previous stage left it), as in Artetxe et al. (2020); "all": every parameter.
-    trainable: Literal["all", "embeddings"] = "all"
+    # Which parameters learn: "all"; "embeddings" (the transformer body stays as the
+    # previous stage left it, as in Artetxe et al. 2020); "embeddings_mlp" (attention
+    # frozen: information moves between positions only as the previous stage learned to).
+    trainable: Literal["all", "embeddings", "embeddings_mlp"] = "all"
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    model: str = "tiny"  # a preset in xcult/train/presets.py
+    model: str = "tiny"  # a preset in xcult/presets.py
     vocab_size: int | None = None  # overrides the preset's (Qwen2.5's 151,936) for a tokenizer of your own
     seq_length: int = 2048
     micro_batch_size: int = 4
@@ -481,7 +482,7 @@ def validate(cfg: RunConfig) -> None:
 
 
 def _synth_checks(s: SynthConfig) -> list[tuple[bool, str, str]]:
-    from xcult.synth.grammar import ATTRIBUTES, SUBJECTS
+    from xcult.grammar import ATTRIBUTES, SUBJECTS
 
     lo_hi = s.sentences_per_document
     return [
@@ -517,7 +518,7 @@ def _judge_checks(j: JudgeConfig) -> list[tuple[bool, str, str]]:
 
 
 def _train_checks(t: TrainConfig) -> list[tuple[bool, str, str]]:
-    from xcult.train.presets import PRESETS
+    from xcult.presets import PRESETS
 
     world = t.nproc_per_node * t.nnodes
     checks = [

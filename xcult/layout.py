@@ -16,10 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from xcult.config import RunConfig
+from typing import Any, Protocol
 
 ENGLISH = "en"
 SETTINGS = ("with", "without")
@@ -183,7 +180,15 @@ class Layout:
         return self.report / "report.html"
 
 
-def of(cfg: RunConfig) -> Layout:
+class RunPaths(Protocol):
+    """What `of` reads of a RunConfig (config.py imports this module, not the reverse)."""
+
+    out_dir: Path
+    train: Any
+    eval: Any
+
+
+def of(cfg: RunPaths) -> Layout:
     out = cfg.out_dir
     checkpoints = Path(cfg.train.checkpoints.format(out_dir=out)) if cfg.train else out / "checkpoints"
     pattern = cfg.eval.checkpoints if cfg.eval else "{out_dir}/checkpoints/ct-{lang}-{bridges}"

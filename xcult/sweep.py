@@ -27,7 +27,8 @@ from typing import Any, Callable
 
 import polars as pl
 
-from xcult.config import from_dict
+from xcult import layout
+from xcult.config import from_dict, load_config
 from xcult.errors import ConfigError
 from xcult.io import ensure_writable, write_parquet_atomic, write_text_atomic
 
@@ -138,7 +139,7 @@ def collect(runs: list[SweepRun], out: Path) -> pl.DataFrame:
     overrides as columns; written to <out>/summary.parquet."""
     frames = []
     for r in runs:
-        table = r.out_dir / "eval" / "main_table.parquet"
+        table = layout.of(load_config(r.config)).eval_table("main_table")
         if not table.is_file():
             continue
         t = pl.read_parquet(table).with_columns(run=pl.lit(r.label), seed=pl.lit(r.seed))

@@ -12,8 +12,8 @@ from pathlib import Path
 
 from tests.conftest import write_config
 from xcult.config import load_config
-from xcult.corpus.stage import run_prep
 from xcult.corpus.sample import write_sample
+from xcult.corpus.stage import run_prep
 
 OUTPUT_SUFFIXES = (".bin", ".idx", ".parquet")
 

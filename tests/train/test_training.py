@@ -104,7 +104,8 @@ def test_two_data_parallel_processes_keep_replicas_identical(trained, tmp_path, 
 
 
 def test_continued_pretraining_starts_from_the_pretrained_model(trained):
-    from xcult.train.export import hf_state_dict, load_megatron
+    from xcult.checkpoints import load_megatron
+    from xcult.train.export import hf_state_dict
 
     cfg, tmp = trained
     ct = tmp / "main" / "ct-zh-with"
@@ -119,7 +120,7 @@ def test_continued_pretraining_starts_from_the_pretrained_model(trained):
 def test_export_logits_equal_megatron(trained, tmp_path):
     from transformers import AutoModelForCausalLM
 
-    from xcult.train.export import load_megatron
+    from xcult.checkpoints import load_megatron
 
     cfg, tmp = trained
     ckpt = tmp / "main" / "ct-zh-with" / "iter_0000006"

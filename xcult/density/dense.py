@@ -32,7 +32,7 @@ def resolve_model(name: str) -> str:
 def load_encoder(name: str, device: str = "auto"):
     from sentence_transformers import SentenceTransformer
 
-    from xcult.eval.backends import resolve_device
+    from xcult.devices import resolve_device
 
     return SentenceTransformer(resolve_model(name), device=str(resolve_device(device)))
 

@@ -170,7 +170,7 @@ class TransformersJudge:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        from xcult.eval.backends import resolve_device, resolve_dtype
+        from xcult.devices import resolve_device, resolve_dtype
 
         self.torch, self.cfg = torch, cfg
         self.device = resolve_device(cfg.device)

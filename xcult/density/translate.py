@@ -17,7 +17,7 @@ class Translator:
         import torch
         from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
-        from xcult.eval.backends import resolve_device
+        from xcult.devices import resolve_device
 
         self.torch, self.cfg = torch, cfg
         self.device = resolve_device(cfg.device)

@@ -5,27 +5,11 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 
-import torch
-
+from xcult.devices import resolve_device, resolve_dtype
 from xcult.errors import ConfigError, MissingPathError
 
 # name -> "module:Class"; each class takes (path, device, dtype) and implements scoring.CausalLM.
 BACKENDS = {"hf": "xcult.eval.hf:HFCausalLM", "megatron": "xcult.eval.megatron:MegatronCausalLM"}
-
-
-def resolve_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
-
-
-def resolve_dtype(dtype: str, device: torch.device, mode: str) -> torch.dtype:
-    """bf16 on GPU, fp32 on CPU; the paper's mode runs bf16 everywhere, as its script did."""
-    if mode == "paper":
-        return torch.bfloat16
-    if dtype == "auto":
-        return torch.bfloat16 if device.type == "cuda" else torch.float32
-    return {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[dtype]
 
 
 def backend_for(path: Path) -> str:

@@ -9,7 +9,7 @@ import torch
 
 class MegatronCausalLM:
     def __init__(self, path: str | Path, device: torch.device, dtype: torch.dtype):
-        from xcult.train.export import load_megatron
+        from xcult.checkpoints import load_megatron
 
         self.device, self.dtype = device, dtype
         model, _ = load_megatron(Path(path))

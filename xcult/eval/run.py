@@ -125,7 +125,7 @@ def _item_fingerprint(e: EvalConfig, culture: Culture, control: Culture | None, 
 def accuracy_table(pred: pl.DataFrame, controls: pl.DataFrame | None = None) -> pl.DataFrame:
     """Accuracy per setting, step, culture and question language, with the mean option
     margin, RankC and (where controls were scored) the swapped-community accuracy."""
-    from xcult.eval.stats import rankc
+    from xcult.stats import rankc
 
     keys = ["setting", "step", "culture", "lang"]
     acc = (

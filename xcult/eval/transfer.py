@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from xcult.eval.stats import mcnemar_exact, paired_bootstrap_ci
+from xcult.stats import mcnemar_exact, paired_bootstrap_ci
 
 
 def direction(culture_lang: str, question_lang: str) -> str:

@@ -53,7 +53,7 @@ def transfer_by_frequency(pred: pl.DataFrame, freq: pl.DataFrame, n_boot: int = 
     """Target-language accuracy at each setting's final checkpoint, with and without
     bridges, by the fact's frequency (binned) in the source language's corpus, with the
     gap's paired bootstrap CI per bin."""
-    from xcult.eval.stats import paired_bootstrap_ci
+    from xcult.stats import paired_bootstrap_ci
 
     last = pred.group_by("setting", "culture").agg(pl.col("step").max().alias("last"))
     p = pred.join(last, on=["setting", "culture"]).filter(pl.col("step") == pl.col("last"))

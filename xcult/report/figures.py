@@ -11,7 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import polars as pl  # noqa: E402
 
-from xcult.eval.stats import ema  # noqa: E402
+from xcult.stats import ema  # noqa: E402
 
 COLORS = {"with": "#c0392b", "without": "#2471a3"}
 

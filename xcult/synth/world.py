@@ -24,7 +24,7 @@ import random
 from dataclasses import dataclass
 
 from xcult.config import SynthConfig, TierConfig
-from xcult.synth.grammar import (
+from xcult.grammar import (
     ATTRIBUTES,
     BO_CONSONANTS,
     BO_VOWELS,

@@ -33,10 +33,10 @@ import polars as pl
 
 from xcult import completion, layout
 from xcult.config import LANGUAGE_NAMES, RunConfig
+from xcult.grammar import FILLER_NOUNS
 from xcult.io import ensure_writable, write_json_atomic, write_parquet_atomic
 from xcult.stage import StageReport
 from xcult.stage import parts as _parts
-from xcult.synth.grammar import FILLER_NOUNS
 from xcult.synth.world import Fact, World
 
 UNK = "[UNK]"

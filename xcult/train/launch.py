@@ -22,9 +22,9 @@ from xcult import completion, layout
 from xcult.config import RunConfig, ScheduleConfig
 from xcult.errors import ConfigError, MissingPathError, StaleOutputError, TrainingFailed
 from xcult.io import ensure_writable, write_json_atomic
+from xcult.presets import PRESETS
 from xcult.stage import StageReport
 from xcult.tokenizer import tokenizer_for
-from xcult.train.presets import PRESETS
 
 BRIDGES = ("with", "without")
 MASTER_PORT = 29500

@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from xcult.eval.stats import ema, mcnemar_exact, paired_bootstrap_ci, rankc
+from xcult.stats import ema, mcnemar_exact, paired_bootstrap_ci, rankc
 
 
 def pairs(n01, n10, n11=0, n00=0):

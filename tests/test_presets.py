@@ -1,6 +1,6 @@
 import pytest
 
-from xcult.train.presets import PRESETS
+from xcult.presets import PRESETS
 
 
 def test_qwen25_05b_parameter_count():
