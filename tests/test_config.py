@@ -53,3 +53,25 @@ def test_paper_config_is_the_full_study():
     assert set(cfg.prep.languages) == {"ko", "zh", "bo", "mn"}
     assert cfg.prep.english.budget_tokens == 5_000_000_000
     assert all(lc.budget_tokens == 1500 * 500_000 for lc in cfg.prep.languages.values())
+
+
+def test_synth_world_files_are_the_defaults_of_the_tables_a_config_has(tmp_path):
+    from xcult import layout
+    from xcult.config import from_dict
+
+    raw = {
+        "experiment": {"name": "w", "out_dir": str(tmp_path / "w")},
+        "synth": {"language": "ko"},
+        "prep": {"english": {}, "languages": {"ko": {"pair_paths": ["mine.tsv"]}}},
+        "eval": {"cultures": ["low"]},
+    }
+    cfg = from_dict(raw)
+    files = layout.of(cfg).synth_files
+    assert files.root == tmp_path / "w" / "synth"
+    assert cfg.tokenizer.name == str(files.tokenizer) and cfg.prep.english.paths == [str(files.english)]
+    assert cfg.prep.languages["ko"].mono_paths == [str(files.mono("ko"))] and files.mono("ko").name == "ko_mono.jsonl"
+    assert cfg.prep.languages["ko"].pair_paths == ["mine.tsv"]  # a key the config sets wins
+    assert (cfg.eval.probes, cfg.eval.controls, cfg.eval.translation) == (str(files.probes), str(files.controls), str(files.translation))
+    assert raw["prep"]["english"] == {}  # the caller's table is not modified
+    synth_only = from_dict({"experiment": {"name": "s", "out_dir": str(tmp_path / "s")}, "synth": {}})
+    assert synth_only.prep.english is None and not synth_only.prep.languages and synth_only.eval is None

@@ -563,8 +563,10 @@ def _fill_out_dir(value: Any, out_dir: str) -> Any:
 
 
 def _synth_defaults(raw: dict[str, Any], out_dir: str) -> dict[str, Any]:
-    """With a [synth] section, the world's files are the default tokenizer, corpora,
-    pairs, probes, controls and held-out pairs (a key the config sets wins)."""
+    """With a [synth] section, the world's files are the default tokenizer, and the
+    default corpora, pairs, probes, controls and held-out pairs of the [prep.english],
+    [prep.languages.<lang>] and [eval] tables the config has (a key it sets wins; a
+    table it lacks stays absent, so a synth-only config runs synth only)."""
     from xcult.layout import SynthFiles
 
     synth = raw.get("synth")
@@ -573,17 +575,16 @@ def _synth_defaults(raw: dict[str, Any], out_dir: str) -> dict[str, Any]:
     files = SynthFiles(Path(out_dir) / "synth")
     lang = synth.get("language", SynthConfig.language)
     raw = copy.deepcopy(raw)
-    tables = [raw.setdefault(k, {}) for k in ("tokenizer", "prep")]
-    if not all(isinstance(t, dict) for t in tables):
+    tokenizer, prep = raw.setdefault("tokenizer", {}), raw.get("prep", {})
+    if not isinstance(tokenizer, dict) or not isinstance(prep, dict):
         return raw  # the type check names the key
-    tables[0].setdefault("name", str(files.tokenizer))
-    prep = tables[1]
-    english, languages = prep.setdefault("english", {}), prep.setdefault("languages", {})
-    if isinstance(english, dict):
-        english.setdefault("paths", [str(files.english)])
-    if isinstance(languages, dict) and isinstance(languages.setdefault(lang, {}), dict):
-        languages[lang].setdefault("mono_paths", [str(files.mono(lang))])
-        languages[lang].setdefault("pair_paths", [str(files.pairs(lang))])
+    tokenizer.setdefault("name", str(files.tokenizer))
+    if isinstance(prep.get("english"), dict):
+        prep["english"].setdefault("paths", [str(files.english)])
+    language = prep.get("languages", {}).get(lang) if isinstance(prep.get("languages"), dict) else None
+    if isinstance(language, dict):
+        language.setdefault("mono_paths", [str(files.mono(lang))])
+        language.setdefault("pair_paths", [str(files.pairs(lang))])
     if isinstance(raw.get("eval"), dict):
         for key, value in (("probes", files.probes), ("controls", files.controls), ("translation", files.translation)):
             raw["eval"].setdefault(key, str(value))
