@@ -58,7 +58,7 @@ impl Tokenizer for AnalyzerTokenizer {
     }
 }
 
-#[derive(Deserialize, Debug)]
+#[derive(Serialize, Deserialize, Debug)]
 #[serde(deny_unknown_fields)]
 pub struct IndexJob {
     pub chunks: Vec<PathBuf>,

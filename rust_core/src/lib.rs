@@ -3,12 +3,17 @@ pub mod bm25;
 pub mod bridge;
 pub mod chunk;
 pub mod error;
+pub mod hash;
+pub mod ingest;
+pub mod job;
 pub mod megatron;
+pub mod output;
 pub mod pool;
 pub mod prep;
 pub mod pretokenize;
 pub mod readers;
 pub mod script;
+pub mod stats;
 pub mod tables;
 pub mod tokenize;
 

@@ -8,7 +8,8 @@ use pyo3::types::PyDict;
 use crate::analyzers::Analyzer;
 use crate::bm25::{self, IndexJob, Searcher};
 use crate::error::Error;
-use crate::prep::{self, BilingualJob, Engine, MonolingualJob};
+use crate::job::{BilingualJob, Engine, MonolingualJob};
+use crate::{hash, prep};
 use crate::script::{Filtered, ScriptFilter};
 use crate::tokenize::{TextTokenizer, TokenizerImpl};
 
@@ -64,6 +65,7 @@ fn roundtrip_job(kind: &str, job_json: &str) -> PyResult<String> {
         "monolingual" => serde_json::to_value(parse::<MonolingualJob>(job_json, "job")?),
         "bilingual" => serde_json::to_value(parse::<BilingualJob>(job_json, "job")?),
         "engine" => serde_json::to_value(parse::<Engine>(job_json, "engine")?),
+        "index" => serde_json::to_value(parse::<IndexJob>(job_json, "index job")?),
         other => return Err(to_py(Error::config("kind", format!("unknown job kind {other:?}")))),
     };
     Ok(value.expect("serializable").to_string())
@@ -71,7 +73,7 @@ fn roundtrip_job(kind: &str, job_json: &str) -> PyResult<String> {
 
 #[pyfunction]
 fn hash_files(py: Python<'_>, paths: Vec<PathBuf>) -> PyResult<Vec<String>> {
-    py.allow_threads(|| prep::hash_files(&paths)).map_err(to_py)
+    py.allow_threads(|| hash::hash_files(&paths)).map_err(to_py)
 }
 
 /// Filters texts with a script filter; `None` for a dropped text.

@@ -10,7 +10,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ProjectionMask;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, IoContext, Result};
+use crate::error::{Error, InputKind, IoContext, Result};
 
 /// How monolingual documents are stored.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -256,15 +256,15 @@ fn count_lines(r: &mut dyn BufRead, path: &Path) -> Result<u64> {
 
 fn utf8(bytes: Vec<u8>, path: &Path, line: u64) -> Result<String> {
     String::from_utf8(bytes).map_err(|e| {
-        Error::input(path, Some(line), format!("invalid UTF-8 at byte {} of the line", e.utf8_error().valid_up_to()))
+        Error::record(path, Some(line), InputKind::InvalidUtf8, format!("invalid UTF-8 at byte {} of the line", e.utf8_error().valid_up_to()))
     })
 }
 
 fn json_field(obj: &serde_json::Map<String, serde_json::Value>, field: &str, path: &Path, line: u64) -> Result<String> {
     match obj.get(field) {
         Some(serde_json::Value::String(s)) => Ok(s.clone()),
-        Some(_) => Err(Error::input(path, Some(line), format!("field {field:?} is not a string"))),
-        None => Err(Error::input(path, Some(line), format!("missing text field {field:?}"))),
+        Some(_) => Err(Error::record(path, Some(line), InputKind::NotAString, format!("field {field:?} is not a string"))),
+        None => Err(Error::record(path, Some(line), InputKind::MissingTextField, format!("missing text field {field:?}"))),
     }
 }
 
@@ -274,8 +274,8 @@ fn json_object(bytes: &[u8], path: &Path, line: u64) -> Result<serde_json::Map<S
     }
     match serde_json::from_slice::<serde_json::Value>(bytes) {
         Ok(serde_json::Value::Object(o)) => Ok(o),
-        Ok(_) => Err(Error::input(path, Some(line), "JSON line is not an object")),
-        Err(e) => Err(Error::input(path, Some(line), format!("malformed JSON: {e}"))),
+        Ok(_) => Err(Error::record(path, Some(line), InputKind::NotAnObject, "JSON line is not an object")),
+        Err(e) => Err(Error::record(path, Some(line), InputKind::MalformedJson, format!("malformed JSON: {e}"))),
     }
 }
 
@@ -289,7 +289,7 @@ pub fn decode_doc(raw: Raw, format: &DocFormat, path: &Path) -> Result<Option<St
         }
         (RawData::Bytes(b), _) => utf8(b, path, line).map(Some),
         (RawData::Text(t), _) => Ok(Some(t)),
-        (RawData::Null, _) => Err(Error::input(path, Some(line), "null text")),
+        (RawData::Null, _) => Err(Error::record(path, Some(line), InputKind::NullText, "null text")),
         (RawData::Pair(..), _) => unreachable!("pairs come from read_pairs"),
     }
 }
@@ -306,7 +306,7 @@ pub fn decode_pair(raw: Raw, format: &PairFormat, path: &Path) -> Result<Option<
             let s = utf8(b, path, line)?;
             let fields: Vec<&str> = s.split('\t').collect();
             if fields.len() != 2 {
-                return Err(Error::input(path, Some(line), format!("expected 2 tab-separated fields, found {}", fields.len())));
+                return Err(Error::record(path, Some(line), InputKind::NotTwoFields, format!("expected 2 tab-separated fields, found {}", fields.len())));
             }
             let (en, xx) = if *en_first { (fields[0], fields[1]) } else { (fields[1], fields[0]) };
             Ok(Some((en.to_owned(), xx.to_owned())))

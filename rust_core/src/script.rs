@@ -92,6 +92,23 @@ pub enum Filtered {
     TooShort { removed: Removed },
 }
 
+impl Filtered {
+    /// The counter a dropped text is counted under (`side` prefixes pair halves).
+    pub fn drop_reason(&self, side: &str) -> Option<String> {
+        match self {
+            Filtered::Kept { .. } => None,
+            Filtered::Empty { .. } => Some(format!("{side}empty_after_filter")),
+            Filtered::TooShort { .. } => Some(format!("{side}too_short")),
+        }
+    }
+
+    pub fn removed(&self) -> &Removed {
+        match self {
+            Filtered::Kept { removed, .. } | Filtered::Empty { removed } | Filtered::TooShort { removed } => removed,
+        }
+    }
+}
+
 impl ScriptFilter {
     /// `keep` names the scripts to keep besides Common and Inherited.
     pub fn new(keep: &[String], min_chars: usize, key: &str) -> Result<Self> {

@@ -28,9 +28,10 @@ def corpora(cfg: RunConfig) -> list[str]:
     return cfg.index.corpora if cfg.index.corpora is not None else ["en", *cfg.prep.languages]
 
 
-def corpus_job(cfg: RunConfig, corpus: str, index_dir: Path) -> dict:
+def corpus_job(cfg: RunConfig, corpus: str, index_dir: Path, check: bool = True) -> dict:
+    """The Rust IndexJob of one corpus (`check`: its chunk file must exist)."""
     chunks, keep = [layout.of(cfg).chunks(corpus)], ([] if corpus == layout.ENGLISH else [corpus])
-    for c in chunks:
+    for c in chunks if check else []:
         if not c.is_file():
             raise MissingPathError(f"chunk file {c} does not exist: run `xcult prep {cfg.path}` first", str(c))
     ix = cfg.index

@@ -1,0 +1,238 @@
+//! Reading a job's inputs into on-disk pools: a reader thread reads raw records, rayon
+//! decodes, filters and tokenizes a batch in parallel, and the results are appended in
+//! input order. Blank lines, skipped records (`on_error = "skip"`, with their reason)
+//! and dropped texts (by filter reason) are counted in `InputStats`.
+use std::path::{Path, PathBuf};
+
+use indicatif::ProgressBar;
+use rayon::prelude::*;
+
+use crate::bridge::render;
+use crate::error::{Error, IoContext, Result};
+use crate::job::{BilingualJob, DocSource, Engine, OnError};
+use crate::pool::{Pool, PoolWriter};
+use crate::readers::{decode_doc, decode_pair, read_docs, read_pairs, Raw};
+use crate::script::{add_removed, Filtered, Removed, ScriptFilter};
+use crate::stats::InputStats;
+use crate::tokenize::TextTokenizer;
+
+/// Runs `read` on a reader thread and `consume` on this one, one bounded batch in
+/// flight; `consume` returning `false` stops the reader.
+fn stream(
+    read: impl FnOnce(&mut dyn FnMut(Vec<Raw>) -> Result<bool>) -> Result<()> + Send,
+    mut consume: impl FnMut(Vec<Raw>) -> Result<bool>,
+) -> Result<()> {
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Raw>>(1);
+    std::thread::scope(|s| {
+        let reader = s.spawn(move || read(&mut |batch| Ok(tx.send(batch).is_ok())));
+        let mut result = Ok(());
+        while let Ok(batch) = rx.recv() {
+            match consume(batch) {
+                Ok(true) => {}
+                Ok(false) => break,
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            }
+        }
+        drop(rx);
+        let read_result = reader.join().expect("reader thread panicked");
+        result.and(read_result)
+    })
+}
+
+pub struct Recorder {
+    skips: Option<std::io::BufWriter<std::fs::File>>,
+    path: PathBuf,
+}
+
+impl Recorder {
+    pub fn new(out_dir: &Path) -> Self {
+        Recorder { skips: None, path: out_dir.join("skipped.jsonl") }
+    }
+    /// Records a skipped record, one JSON line each, in `skipped.jsonl`.
+    fn skip(&mut self, stats: &mut InputStats, e: &Error) -> Result<()> {
+        use std::io::Write;
+        let reason = match e {
+            Error::Input { kind, .. } => kind.key(),
+            _ => unreachable!("only input errors are skipped"),
+        };
+        *stats.skipped.entry(reason.to_owned()).or_default() += 1;
+        if self.skips.is_none() {
+            let f = std::fs::File::create(&self.path).at(&self.path)?;
+            self.skips = Some(std::io::BufWriter::new(f));
+        }
+        let line = serde_json::json!({ "error": e.to_string() });
+        writeln!(self.skips.as_mut().unwrap(), "{line}").at(&self.path)
+    }
+    pub fn finish(self) -> Result<()> {
+        use std::io::Write;
+        if let Some(mut w) = self.skips {
+            w.flush().at(&self.path)?;
+        }
+        Ok(())
+    }
+}
+
+enum Outcome<T> {
+    Blank,
+    Skip(Error),
+    Drop(String, Removed),
+    Keep(T, Removed),
+}
+
+/// Counts blank lines, skips and drops; hands back what is kept. A skip is allowed
+/// only for input errors under `on_error = "skip"`; anything else stops the stage.
+fn settle<T>(outcome: Outcome<T>, stats: &mut InputStats, on_error: OnError, rec: &mut Recorder) -> Result<Option<(T, Removed)>> {
+    match outcome {
+        Outcome::Blank => stats.blank_lines += 1,
+        Outcome::Skip(e) if on_error == OnError::Skip && matches!(e, Error::Input { .. }) => rec.skip(stats, &e)?,
+        Outcome::Skip(e) => return Err(e),
+        Outcome::Drop(reason, removed) => {
+            *stats.dropped.entry(reason).or_default() += 1;
+            stats.add_removed(&removed);
+        }
+        Outcome::Keep(kept, removed) => return Ok(Some((kept, removed))),
+    }
+    Ok(None)
+}
+
+/// Reads, filters and tokenizes documents into a pool until `budget` tokens (EOD
+/// included) are in it, or the inputs end.
+pub fn pool_docs(
+    src: &DocSource,
+    filter: &ScriptFilter,
+    tok: &TextTokenizer,
+    engine: &Engine,
+    budget: Option<u64>,
+    work: &Path,
+    name: &str,
+    rec: &mut Recorder,
+    bar: &ProgressBar,
+) -> Result<(Pool, InputStats)> {
+    let mut stats = InputStats::default();
+    let mut pool = PoolWriter::create(work, name)?;
+    let mut tokens = 0u64;
+    stream(
+        |sink| read_docs(&src.paths, &src.format, engine.batch_bytes, sink),
+        |batch| {
+            stats.records_read += batch.len() as u64;
+            let results: Vec<(u32, u64, Outcome<(String, Vec<u32>)>)> = batch
+                .into_par_iter()
+                .map(|raw| {
+                    let (file, line) = (raw.file, raw.line);
+                    let outcome = match decode_doc(raw, &src.format, &src.paths[file as usize]) {
+                        Ok(None) => Outcome::Blank,
+                        Err(e) => Outcome::Skip(e),
+                        Ok(Some(text)) => match filter.filter(&text) {
+                            Filtered::Kept { text, removed } => {
+                                let mut ids = Vec::new();
+                                match tok.encode_into(&text, &mut ids) {
+                                    Ok(()) => Outcome::Keep((text, ids), removed),
+                                    Err(e) => Outcome::Skip(e),
+                                }
+                            }
+                            f => Outcome::Drop(f.drop_reason("").unwrap(), *f.removed()),
+                        },
+                    };
+                    (file, line, outcome)
+                })
+                .collect();
+            for (file, line, outcome) in results {
+                let Some(((text, ids), removed)) = settle(outcome, &mut stats, engine.on_error, rec)? else { continue };
+                if budget.is_some_and(|b| tokens >= b) {
+                    stats.stopped_at_budget = true;
+                    return Ok(false);
+                }
+                stats.add_removed(&removed);
+                pool.push(&text, &ids, file, line)?;
+                tokens += ids.len() as u64 + 1;
+                stats.documents_kept += 1;
+            }
+            bar.set_message(format!("{name}: {} documents, {tokens} tokens", stats.documents_kept));
+            Ok(!budget.is_some_and(|b| tokens >= b))
+        },
+    )?;
+    Ok((pool.finish()?, stats))
+}
+
+pub struct PairPools {
+    pub en: Pool,
+    pub xx: Pool,
+    pub bridged: Pool,
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn pool_pairs(
+    job: &BilingualJob,
+    en_filter: &ScriptFilter,
+    xx_filter: &ScriptFilter,
+    tok: &TextTokenizer,
+    budget: Option<u64>,
+    work: &Path,
+    rec: &mut Recorder,
+    bar: &ProgressBar,
+) -> Result<(PairPools, InputStats)> {
+    let engine = &job.engine;
+    let mut stats = InputStats::default();
+    let (mut en, mut xx, mut br) =
+        (PoolWriter::create(work, "pair_en")?, PoolWriter::create(work, "pair_xx")?, PoolWriter::create(work, "bridged")?);
+    let mut tokens = 0u64;
+    type Kept = [(String, Vec<u32>); 3];
+    stream(
+        |sink| read_pairs(&job.pairs.paths, &job.pairs.format, engine.batch_bytes, sink),
+        |batch| {
+            stats.records_read += batch.len() as u64;
+            let results: Vec<(u32, u64, Outcome<Kept>)> = batch
+                .into_par_iter()
+                .map(|raw| {
+                    let (file, line) = (raw.file, raw.line);
+                    let outcome = (|| -> Outcome<Kept> {
+                        let (e, x) = match decode_pair(raw, &job.pairs.format, &job.pairs.paths[file as usize]) {
+                            Ok(None) => return Outcome::Blank,
+                            Err(e) => return Outcome::Skip(e),
+                            Ok(Some(p)) => p,
+                        };
+                        let (fe, fx) = (en_filter.filter(&e), xx_filter.filter(&x));
+                        let mut removed = *fe.removed();
+                        add_removed(&mut removed, fx.removed());
+                        let reason = fe.drop_reason("en_").or_else(|| fx.drop_reason("xx_"));
+                        let (Filtered::Kept { text: e, .. }, Filtered::Kept { text: x, .. }) = (fe, fx) else {
+                            return Outcome::Drop(reason.unwrap(), removed);
+                        };
+                        let b = render(&job.template, &e, &x);
+                        let mut ids = [Vec::new(), Vec::new(), Vec::new()];
+                        for (text, out) in [&e, &x, &b].into_iter().zip(ids.iter_mut()) {
+                            if let Err(err) = tok.encode_into(text, out) {
+                                return Outcome::Skip(err);
+                            }
+                        }
+                        let [ie, ix, ib] = ids;
+                        Outcome::Keep([(e, ie), (x, ix), (b, ib)], removed)
+                    })();
+                    (file, line, outcome)
+                })
+                .collect();
+            for (file, line, outcome) in results {
+                let Some(([(e, ie), (x, ix), (b, ib)], removed)) = settle(outcome, &mut stats, engine.on_error, rec)?
+                else {
+                    continue;
+                };
+                if budget.is_some_and(|bud| tokens >= bud) {
+                    stats.stopped_at_budget = true;
+                    return Ok(false);
+                }
+                stats.add_removed(&removed);
+                en.push(&e, &ie, file, line)?;
+                xx.push(&x, &ix, file, line)?;
+                br.push(&b, &ib, file, line)?;
+                tokens += ie.len() as u64 + ix.len() as u64 + 2;
+                stats.documents_kept += 1;
+            }
+            bar.set_message(format!("pairs: {} pairs, {tokens} tokens", stats.documents_kept));
+            Ok(!budget.is_some_and(|b| tokens >= b))
+        },
+    )?;
+    Ok((PairPools { en: en.finish()?, xx: xx.finish()?, bridged: br.finish()? }, stats))
+}

@@ -1,0 +1,91 @@
+//! What a prep stage reports (`stats.json` beside its outputs): per input, per output,
+//! the selection of pairs and monolingual text, and the tokenizer.
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::megatron::TokenDtype;
+use crate::script::{removed_by_name, Removed};
+use crate::tokenize::TextTokenizer;
+
+#[derive(Debug, Default, Serialize)]
+pub struct InputStats {
+    pub records_read: u64,
+    pub blank_lines: u64,
+    pub documents_kept: u64,
+    pub dropped: BTreeMap<String, u64>,
+    pub skipped: BTreeMap<String, u64>,
+    pub chars_removed_by_script: BTreeMap<String, u64>,
+    /// Reading stopped once the budget was met; later records were not read.
+    pub stopped_at_budget: bool,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct OutputStats {
+    pub name: String,
+    pub setting: String,
+    pub documents: u64,
+    pub tokens: u64,
+    pub mono_tokens: u64,
+    pub parallel_tokens: u64,
+    /// Template tokens a bridged output holds beyond its pairs' own tokens.
+    pub bridge_tokens: i64,
+    pub ratio_mono_per_parallel: Option<f64>,
+    pub min_pair_distance: Option<u64>,
+    pub chunks: u64,
+    pub files: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Selection {
+    pub policy: String,
+    pub budget_tokens: Option<u64>,
+    pub pairs: u64,
+    pub mono_documents: u64,
+    pub parallel_tokens: u64,
+    pub mono_tokens: u64,
+    pub ratio_mono_per_parallel: f64,
+    pub shrunk: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TokenizerStats {
+    pub path: String,
+    pub implementation: String,
+    pub vocab_size: usize,
+    pub eod_id: u32,
+    pub dtype: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct StageStats {
+    pub language: String,
+    pub inputs: BTreeMap<String, InputStats>,
+    pub selection: Option<Selection>,
+    pub outputs: Vec<OutputStats>,
+    pub tokenizer: TokenizerStats,
+    pub seconds: f64,
+}
+
+impl InputStats {
+    /// Adds one document's removed characters to the per-script counts.
+    pub fn add_removed(&mut self, removed: &Removed) {
+        for (name, n) in removed_by_name(removed) {
+            *self.chars_removed_by_script.entry(name).or_default() += n;
+        }
+    }
+}
+
+pub fn tokenizer_stats(tok: &TextTokenizer) -> TokenizerStats {
+    TokenizerStats {
+        path: tok.path.display().to_string(),
+        implementation: if tok.uses_fast_path() { "fast" } else { "reference" }.into(),
+        vocab_size: tok.vocab_size,
+        eod_id: tok.eod,
+        dtype: match TokenDtype::for_vocab(tok.vocab_size) {
+            TokenDtype::U16 => "uint16",
+            TokenDtype::I32 => "int32",
+        }
+        .into(),
+    }
+}
