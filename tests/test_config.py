@@ -21,6 +21,7 @@ from xcult.errors import ConfigError
     [
         (("min_chars = 20", "min_chars = 20\nmin_char = 3"), "prep.english.min_char"),
         (("min_chars = 20", 'min_chars = "twenty"'), "prep.english.min_chars"),
+        (("min_chars = 20", "min_chars = -5"), "prep.english.min_chars"),
         (('on_error = "skip"', 'on_error = "ignore"'), "prep.on_error"),
         (("budget_tokens = 40_000", "budget_tokens = -5"), "prep.languages.zh.budget_tokens"),
         (("budget_tokens = 40_000", 'budget_tokens = 40_000\ntemplate = "English: {en}"'), "prep.languages.zh.template"),

@@ -91,3 +91,25 @@ def test_fill_replaces_every_blank():
 
     it = ProbeItem("____ and ___ again", ["x", "y"], "y")
     assert it.fill("x") == "x and x again" and it.statement() == "y and y again" and it.answer_index == 1
+
+
+@pytest.mark.parametrize("on_invalid", ["error", "skip"])
+def test_a_culture_with_no_usable_items_is_an_error_naming_its_files(tmp_path, on_invalid):
+    d = write_pair(tmp_path, [], [])
+    with pytest.raises(InputError, match=r"bo-culture-cloze_en\.json and .*bo-culture-cloze_bo\.json: no usable probe items \(the files hold none\)"):
+        load_culture(str(d), "bo", on_invalid=on_invalid)
+    bad = GOOD | {"answer": "Berlin"}
+    d = write_pair(tmp_path, [bad, bad], [GOOD_XX, GOOD_XX])
+    with pytest.raises(InputError, match=r"no usable probe items \(all 2 were dropped by on_invalid = \"skip\"\)"):
+        load_culture(str(d), "bo", on_invalid="skip")
+
+
+def test_answers_at_different_option_indexes_are_counted_and_reported(tmp_path):
+    moved = GOOD_XX | {"options": ["པེ་རི", "ལྷ་ས", "རོམ", "ཨོ་སི"]}  # the answer is option 1 here, 0 in English
+    d = write_pair(tmp_path, [GOOD, GOOD, GOOD], [GOOD_XX, moved, moved])
+    c = load_culture(str(d), "bo")
+    assert c.answer_index_mismatch == [1, 2] and len(c.index) == 3
+    assert c.report()["answer_index_mismatch"] == {"count": 2, "items": [1, 2]}
+    (line,) = c.warnings()
+    assert "2 of 3 items have their answer at a different option index" in line and "bo-culture-cloze_bo.json" in line
+    assert load_culture(str(write_pair(tmp_path, [GOOD], [GOOD_XX])), "bo").warnings() == []

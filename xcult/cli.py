@@ -25,6 +25,19 @@ def clean_errors(fn):
     return wrapper
 
 
+def load_for_writing(config: Path, command: str, lock: bool = True):
+    """The run config, with the run directory's lock held until the command ends (a
+    second command writing the same run stops with the holder's name and pid)."""
+    from xcult import layout
+    from xcult import lock as run_lock
+    from xcult.config import load_config
+
+    cfg = load_config(config)
+    if lock:
+        click.get_current_context().with_resource(run_lock.hold(layout.of(cfg).root, f"xcult {command}"))
+    return cfg
+
+
 @click.group()
 @click.version_option(package_name="xcult")
 def main() -> None:
@@ -39,11 +52,10 @@ def main() -> None:
 @clean_errors
 def prep(config: Path, force: bool, executor: str | None, no_progress: bool) -> None:
     """Build the script-filtered, bridged, Megatron-ready corpora CONFIG names."""
-    from xcult.config import load_config
     from xcult.corpus.stage import run_prep
     from xcult.corpus.summary import print_summary
 
-    cfg = load_config(config)
+    cfg = load_for_writing(config, "prep")
     stats = run_prep(cfg, force=force, executor=executor, progress=not no_progress)
     if stats is None:
         click.echo("submitted; run `xcult prep` again once the jobs finish to write the manifest")
@@ -65,10 +77,9 @@ def train(config: Path, stage, lang, bridges, all_, dry_run, stop_after, force) 
     """Pretrain and continue pretraining with Megatron-Core under torchrun."""
     import json
 
-    from xcult.config import load_config
     from xcult.train import launch
 
-    cfg = load_config(config)
+    cfg = load_for_writing(config, "train", lock=not dry_run)
     if cfg.train is None:
         raise click.UsageError(f"{config} has no [train] section")
     if all_ == (stage is not None):
@@ -120,10 +131,9 @@ def eval_(config, model, probes, cultures, tokenizer_name, metric, mode, on_inva
 
     if config is not None:
         from xcult import layout
-        from xcult.config import load_config
         from xcult.eval.run import run_eval
 
-        cfg = load_config(config)
+        cfg = load_for_writing(config, "eval")
         if cfg.eval is None:
             raise click.UsageError(f"{config} has no [eval] section")
         stats = run_eval(cfg, progress=not no_progress)
@@ -147,10 +157,9 @@ def index(config: Path, force: bool) -> None:
     from rich.table import Table
 
     from xcult import layout
-    from xcult.config import load_config
     from xcult.density.index import build_indexes, retrieve_probes
 
-    cfg = load_config(config)
+    cfg = load_for_writing(config, "index")
     stats = build_indexes(cfg, force)
     t = Table(title=f"BM25 indexes in {layout.of(cfg).index}")
     for c in ("corpus", "chunks", "other-language chunks left out", "seconds", "chunks/s", ""):
@@ -169,10 +178,9 @@ def index(config: Path, force: bool) -> None:
 def judge(config: Path, no_progress: bool) -> None:
     """Judge whether each retrieved chunk entails its probe's fact (cached; resumes)."""
     from xcult import layout
-    from xcult.config import load_config
     from xcult.density.judge import run_judge
 
-    cfg = load_config(config)
+    cfg = load_for_writing(config, "judge")
     s = run_judge(cfg, progress=not no_progress)
     click.echo(
         f"{s['pairs']:,} pairs: {s['judged']:,} judged ({s['pairs_per_second'] or 0:,.1f}/s), {s['cached']:,} from the cache, "
@@ -190,10 +198,9 @@ def density(config: Path) -> None:
     from rich.table import Table
 
     from xcult import layout
-    from xcult.config import load_config
     from xcult.density.density import run_density
 
-    cfg = load_config(config)
+    cfg = load_for_writing(config, "density")
     stats = run_density(cfg)
     lay = layout.of(cfg)
     d = pl.read_parquet(lay.density_table("density"))
@@ -233,10 +240,9 @@ def search_cmd(index_dir: Path, query: str, k: int, width: int, dense_model: str
 def synth(config: Path, force: bool) -> None:
     """Write the synthetic bilingual world CONFIG's [synth] section describes."""
     from xcult import layout
-    from xcult.config import load_config
     from xcult.synth.write import run_synth
 
-    cfg = load_config(config)
+    cfg = load_for_writing(config, "synth")
     if cfg.synth is None:
         raise click.UsageError(f"{config} has no [synth] section")
     s = run_synth(cfg, force)
@@ -253,10 +259,9 @@ def synth(config: Path, force: bool) -> None:
 @clean_errors
 def report(config: Path) -> None:
     """Render the report (figures, tables, report.html) from every stage's outputs."""
-    from xcult.config import load_config
     from xcult.report.build import build_report
 
-    path = build_report(load_config(config))
+    path = build_report(load_for_writing(config, "report"))
     click.echo(f"report: {path}")
 
 
@@ -273,12 +278,11 @@ def run(config: Path | None, no_progress: bool) -> None:
     from rich.table import Table
 
     from xcult import layout
-    from xcult.config import load_config
     from xcult.pipeline import run_all
 
     if config is None:
         config = Path("configs/demo.toml") if Path("configs/demo.toml").is_file() else DEMO_CONFIG
-    cfg = load_config(config)
+    cfg = load_for_writing(config, "run")
     results = run_all(cfg, progress=not no_progress, echo=lambda m: click.secho(m, bold=True))
     t = Table(title=f"xcult run — {cfg.experiment.name} ({cfg.out_dir})")
     for c in ("stage", "status", "seconds", "summary"):

@@ -459,6 +459,7 @@ def validate(cfg: RunConfig) -> None:
     if p.english is not None:
         checks.append((bool(p.english.paths), "prep.english.paths", "must name at least one file"))
         checks.append((p.english.budget_tokens is None or p.english.budget_tokens > 0, "prep.english.budget_tokens", "must be positive"))
+        checks.append((p.english.min_chars >= 0, "prep.english.min_chars", "must be 0 or more"))
     for lang, lc in p.languages.items():
         k = f"prep.languages.{lang}"
         checks += [
@@ -466,6 +467,8 @@ def validate(cfg: RunConfig) -> None:
             (bool(lc.mono_paths), f"{k}.mono_paths", "must name at least one file"),
             (bool(lc.pair_paths), f"{k}.pair_paths", "must name at least one file"),
             (lc.mono_per_parallel > 0, f"{k}.mono_per_parallel", "must be positive"),
+            (lc.min_chars >= 0, f"{k}.min_chars", "must be 0 or more"),
+            (lc.en_min_chars >= 0, f"{k}.en_min_chars", "must be 0 or more"),
             (lc.budget_tokens is None or lc.budget_tokens > 0, f"{k}.budget_tokens", "must be positive"),
             (
                 lc.pair_format != "aligned" or len(lc.pair_xx_paths) == len(lc.pair_paths),

@@ -66,3 +66,11 @@ class TrainingFailed(XcultError, RuntimeError):
     def __init__(self, message: str, path: str | None = None):
         super().__init__(message)
         self.path = path
+
+
+class RunLockedError(XcultError):
+    """Another xcult process is writing the same run directory; `path` is the directory."""
+
+    def __init__(self, message: str, path: str | None = None):
+        super().__init__(message)
+        self.path = path

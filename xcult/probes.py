@@ -60,6 +60,9 @@ class Culture:
     index: list[int]
     files: dict[str, str]
     problems: list[Problem] = field(default_factory=list)
+    # Kept pairs whose answer is a different option index in each language: valid, but
+    # RankC and per-option comparisons assume the options line up by index.
+    answer_index_mismatch: list[int] = field(default_factory=list)
 
     def items(self, lang: str) -> list[ProbeItem]:
         return self.en if lang == "en" else self.native
@@ -73,7 +76,19 @@ class Culture:
             "pairs_skipped": len({p.index for p in self.problems}),
             "counts": dict(Counter(p.kind for p in self.problems)),
             "problems": [vars(p) for p in self.problems],
+            "answer_index_mismatch": {"count": len(self.answer_index_mismatch), "items": self.answer_index_mismatch},
         }
+
+    def warnings(self) -> list[str]:
+        """One line per thing a user should know before trusting this culture's numbers."""
+        n = len(self.answer_index_mismatch)
+        if not n:
+            return []
+        first = ", ".join(map(str, self.answer_index_mismatch[:5])) + (" ..." if n > 5 else "")
+        return [
+            f"{self.files[self.lang]}: {n} of {len(self.index)} items have their answer at a different option index than in "
+            f"{self.files['en']} (items {first}); RankC and option-wise comparisons for them are not meaningful"
+        ]
 
 
 def _read_text(location: str) -> str:
@@ -178,4 +193,8 @@ def load_culture(source: str, culture: str, lang: str | None = None, on_invalid:
         raise InputError(f"{p.file}:{p.line}: item {p.index}: {p.kind}: {p.detail}{more}", p.file, p.line)
     bad = {p.index for p in problems}
     keep = [i for i in range(len(en)) if i not in bad]
-    return Culture(culture, lang, [en[i][0] for i in keep], [native[i][0] for i in keep], keep, files, problems)
+    if not keep:
+        why = f"all {len(en)} were dropped by on_invalid = \"skip\"" if en else "the files hold none"
+        raise InputError(f"{files['en']} and {files[lang]}: no usable probe items ({why})", files["en"], None)
+    mismatch = [i for i in keep if en[i][0].answer_index != native[i][0].answer_index]
+    return Culture(culture, lang, [en[i][0] for i in keep], [native[i][0] for i in keep], keep, files, problems, mismatch)

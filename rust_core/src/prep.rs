@@ -52,7 +52,21 @@ pub fn run_monolingual(job: &MonolingualJob) -> Result<StageStats> {
     thread_pool(engine.threads)?.install(|| {
         let (pool, stats) = pool_docs(&job.source, &filter, &tok, engine, job.budget_tokens, &work, &job.name, &mut rec, &bar)?;
         if pool.entries.is_empty() {
-            return Err(Error::config("inputs", format!("{}: no document survived filtering", job.name)));
+            let skipped: u64 = stats.skipped.values().sum();
+            let dropped: u64 = stats.dropped.values().sum();
+            return Err(Error::input(
+                &job.source.paths[0],
+                None,
+                format!(
+                    "{}: no document survived: {} records read in {}: {} blank, {} dropped by the filter, {} skipped",
+                    job.name,
+                    stats.records_read,
+                    paths_as_strings(&job.source.paths).join(", "),
+                    stats.blank_lines,
+                    dropped,
+                    skipped
+                ),
+            ));
         }
         let mut order: Vec<Unit> = (0..pool.entries.len() as u32).map(Unit::Mono).collect();
         crate::bridge::Rng::new(engine.seed).shuffle(&mut order);

@@ -104,3 +104,11 @@ def test_shortage_error_names_the_budget_key(tmp_path, sample_inputs):
     with pytest.raises(ConfigError) as e:
         build_unit(load_config(cfg_path), "zh", progress=False)
     assert e.value.key == "prep.languages.zh.budget_tokens"
+
+
+def test_input_of_blank_lines_only_names_the_file_and_the_counts(tmp_path):
+    cfg = english_only(tmp_path, [b"", b"   ", b""])
+    with pytest.raises(InputError) as e:
+        build_unit(cfg, "en", progress=False)
+    assert e.value.path.endswith("en.jsonl")
+    assert "no document survived: 3 records read in" in str(e.value) and "3 blank, 0 dropped by the filter, 0 skipped" in str(e.value)

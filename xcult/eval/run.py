@@ -175,6 +175,8 @@ def run_eval(cfg: RunConfig, progress: bool = True) -> dict:
     if heldout and (len(langs) != 1 or template is None):
         raise ConfigError("eval.translation: held-out pairs need one native language that prep.languages defines", "eval.translation")
     write_json_atomic(out / "validation.json", [c.report() for c in cultures])
+    for line in (w for c in cultures for w in c.warnings()):
+        print(f"eval: warning: {line}", file=sys.stderr, flush=True)
     write_json_atomic(out / "config.json", cfg.to_dict())
 
     tok_path = tokenizer_for(cfg)
