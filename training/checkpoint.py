@@ -2,12 +2,16 @@
 
 A save goes to `.iter_<step>.tmp/` and is renamed into place when every rank has
 written, so an `iter_*` directory is always complete and a killed run resumes from the
-newest one. Model, optimizer and scheduler state, the step and the RNG states are saved
+newest one (a `.tmp` left by a kill is ignored and replaced). Each checkpoint lists its
+files with size and SHA-256 (`files.json`); loading checks them first, so a truncated or
+altered shard is an error naming the file, never weights loaded in silence. Model, optimizer and scheduler state, the step and the RNG states are saved
 (the step-0 checkpoint has no optimizer state: Adam has none before its first step).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import re
 import shutil
@@ -19,6 +23,48 @@ from megatron.core import dist_checkpointing
 from training.runtime import unwrap
 
 ITER = re.compile(r"^iter_(\d{7})$")
+FILES = "files.json"
+
+
+class DamagedCheckpoint(ValueError):
+    """A checkpoint file that is missing or differs from what was saved; `path` is it."""
+
+    def __init__(self, message: str, path: Path):
+        super().__init__(message)
+        self.path = path
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _listing(d: Path) -> dict[str, dict]:
+    return {
+        str(p.relative_to(d)): {"size": p.stat().st_size, "sha256": _sha256(p)}
+        for p in sorted(d.rglob("*"))
+        if p.is_file() and p.name != FILES
+    }
+
+
+def verify(path: Path) -> None:
+    """Raises DamagedCheckpoint unless every file `files.json` lists has its saved size
+    and hash (checkpoints written before the listing existed are not checked)."""
+    listing = path / FILES
+    if not listing.is_file():
+        return
+    for name, want in json.loads(listing.read_text()).items():
+        f = path / name
+        if not f.is_file():
+            raise DamagedCheckpoint(f"checkpoint file {f} is missing", f)
+        size = f.stat().st_size
+        if size != want["size"]:
+            raise DamagedCheckpoint(f"checkpoint file {f} has {size:,} bytes; {want['size']:,} were saved (truncated or replaced)", f)
+        if _sha256(f) != want["sha256"]:
+            raise DamagedCheckpoint(f"checkpoint file {f} differs from what was saved (SHA-256 mismatch)", f)
 
 
 def iter_dir(root: Path, step: int) -> Path:
@@ -58,6 +104,7 @@ def save(root: Path, step: int, model, optimizer, scheduler) -> Path:
     dist_checkpointing.save(state, str(tmp))
     torch.distributed.barrier()
     if _rank0():
+        (tmp / FILES).write_text(json.dumps(_listing(tmp), indent=1))
         if final.exists():
             shutil.rmtree(final)
         os.replace(tmp, final)
@@ -67,6 +114,7 @@ def save(root: Path, step: int, model, optimizer, scheduler) -> Path:
 
 def load(path: Path, model, optimizer=None, scheduler=None) -> int:
     """Loads the model (and, when given, optimizer and scheduler state); returns the step."""
+    verify(path)
     common = dist_checkpointing.load_common_state_dict(str(path))
     optimizer = optimizer if common["step"] > 0 else None
     msd = unwrap(model).sharded_state_dict()

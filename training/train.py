@@ -19,6 +19,7 @@ from pathlib import Path
 
 import torch
 
+from training.lifetime import die_with_parent
 from training.runtime import init_distributed
 
 # Dense bf16 peak per GPU, for MFU (device-name substring -> FLOP/s).
@@ -55,6 +56,7 @@ def main() -> None:
     ap.add_argument("--job", required=True)
     ap.add_argument("--stop-after", type=int, default=None, help="exit after this step (tests, preemption drills)")
     args = ap.parse_args()
+    die_with_parent()  # a worker never outlives torchrun (and torchrun never outlives `xcult train`)
     job = json.loads(Path(args.job).read_text())
     rank, world, device = init_distributed(job["threads"])
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from xcult.errors import MissingPathError
+from xcult.errors import InputError, MissingPathError
 
 
 def run_of(checkpoint: Path) -> dict:
@@ -26,5 +26,8 @@ def load_megatron(checkpoint: Path):
     job = run_of(checkpoint)
     init_single_process()
     model = build_model(job["arch"], job["seq_length"], bf16=False, use_te=False)
-    ckpt.load(checkpoint, model)
+    try:
+        ckpt.load(checkpoint, model)
+    except ckpt.DamagedCheckpoint as e:
+        raise InputError(str(e), str(e.path)) from None
     return model.eval(), job

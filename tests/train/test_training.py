@@ -244,3 +244,100 @@ def test_a_run_whose_settings_changed_refuses_until_forced(tmp_path, sample_inpu
     xcult_train(path, "--stage", "pretrain", "--force")
     assert (tmp_path / "stale" / "pretrain" / "done.json").stat().st_mtime_ns != before
     assert is_done(changed, run) and json.loads((tmp_path / "stale" / "pretrain" / "job.json").read_text())["schedule"]["lr"] == 1e-3
+
+
+def test_a_damaged_checkpoint_is_an_error_naming_the_file(trained, tmp_path):
+    """Truncated or altered shards are caught by the listing saved with the checkpoint."""
+    import shutil
+
+    from xcult.checkpoints import load_megatron
+    from xcult.errors import InputError
+
+    _, tmp = trained
+    src = tmp / "main" / "pretrain"
+    run = tmp_path / "pretrain"
+    shutil.copytree(src, run)
+    ckpt = run / "iter_0000024"
+    listing = json.loads((ckpt / "files.json").read_text())
+    assert listing and all(v["size"] == (ckpt / k).stat().st_size for k, v in listing.items())
+    load_megatron(ckpt)  # intact: loads
+    shard = max((ckpt / k for k in listing), key=lambda p: p.stat().st_size)
+    data = shard.read_bytes()
+    shard.write_bytes(data[: len(data) // 2])
+    with pytest.raises(InputError, match=r"has [\d,]+ bytes; [\d,]+ were saved") as e:
+        load_megatron(ckpt)
+    assert e.value.path == str(shard)
+    shard.write_bytes(data[:-1] + bytes([data[-1] ^ 1]))  # same size, one bit flipped
+    with pytest.raises(InputError, match="SHA-256 mismatch"):
+        load_megatron(ckpt)
+
+
+def test_a_truncated_safetensors_file_is_an_error_naming_it(tmp_path, qwen_tokenizer_json):
+    import torch
+
+    from xcult.errors import InputError
+    from xcult.eval.hf import HFCausalLM, write_random_qwen2
+
+    d = write_random_qwen2(tmp_path / "hf", qwen_tokenizer_json, layers=1, hidden=64, heads=2, kv_heads=1)
+    weights = d / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])
+    with pytest.raises(InputError, match="cannot be loaded") as e:
+        HFCausalLM(d, torch.device("cpu"), torch.float32)
+    assert e.value.path == str(weights)
+
+
+def test_sigkill_during_training_resumes_to_the_uninterrupted_losses(trained, tmp_path, sample_inputs, built):
+    """A real SIGKILL of the whole process group after the step-8 checkpoint, plus the
+    half-written checkpoint directory a kill during a save leaves: the rerun resumes from
+    step 8 and reproduces the uninterrupted run's losses."""
+    import os
+    import signal
+    import time
+
+    _, tmp = trained
+    path = train_config(tmp_path, sample_inputs, built, "killed")
+    run = tmp_path / "killed" / "pretrain"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "xcult.cli", "train", str(path), "--stage", "pretrain"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 300
+        while not (run / "iter_0000008").is_dir() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.02)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert (run / "iter_0000008").is_dir() and not (run / "done.json").exists()
+    partial = run / ".iter_0000016.tmp"  # what a kill during the step-16 save leaves
+    partial.mkdir(exist_ok=True)
+    (partial / "__0_0.distcp").write_bytes(b"half a shard")
+    xcult_train(path, "--stage", "pretrain")
+    assert not partial.exists()
+    assert sorted(p.name for p in run.glob("iter_*")) == ["iter_0000000", "iter_0000008", "iter_0000016", "iter_0000024"]
+    np.testing.assert_allclose(losses(run), losses(tmp / "main" / "pretrain"), rtol=1e-5)
+
+
+def test_a_killed_launcher_takes_its_workers_with_it(tmp_path, sample_inputs, built):
+    """SIGKILL to `xcult train` alone (not its process group): torchrun and the worker
+    must not train on by themselves."""
+    import os
+    import signal
+    import time
+
+    path = train_config(tmp_path, sample_inputs, built, "orphans")
+    run = tmp_path / "orphans" / "pretrain"
+    proc = subprocess.Popen([sys.executable, "-m", "xcult.cli", "train", str(path), "--stage", "pretrain"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 300
+    while not (run / "metrics.jsonl").is_file() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    time.sleep(3)
+    lines = (run / "metrics.jsonl").read_text().count("\n")
+    time.sleep(3)
+    assert (run / "metrics.jsonl").read_text().count("\n") == lines  # nobody is still training
+    assert not (run / "done.json").exists()
+    r = subprocess.run(["pgrep", "-f", str(run / "job.json")], capture_output=True, text=True)
+    assert r.stdout.strip() == "", r.stdout

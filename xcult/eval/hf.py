@@ -10,10 +10,18 @@ import torch
 
 class HFCausalLM:
     def __init__(self, path: str | Path, device: torch.device, dtype: torch.dtype):
+        from safetensors import SafetensorError
         from transformers import AutoModelForCausalLM
 
+        from xcult.errors import InputError
+
         self.device, self.dtype = device, dtype
-        self.model = AutoModelForCausalLM.from_pretrained(str(path), dtype=dtype).to(device).eval()
+        try:
+            model = AutoModelForCausalLM.from_pretrained(str(path), dtype=dtype)
+        except (OSError, ValueError, RuntimeError, SafetensorError) as e:  # truncated or foreign weight files
+            weights = sorted(Path(path).glob("*.safetensors")) or [Path(path)]
+            raise InputError(f"checkpoint {path} cannot be loaded ({type(e).__name__}: {e}); its weights: {', '.join(map(str, weights))}", str(weights[0])) from None
+        self.model = model.to(device).eval()
 
     def hidden_states(self, ids: torch.Tensor) -> torch.Tensor:
         # No attention mask: right padding under the causal mask leaves real positions exact.

@@ -242,7 +242,9 @@ def launch(cfg: RunConfig, run: Run, extra: list[str] | None = None, force: bool
     env = dict(os.environ)
     root = str(Path(__file__).resolve().parents[2])  # so `-m training.train` resolves from a checkout too
     env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
-    return subprocess.run(cmd, env=env).returncode
+    from training.lifetime import die_with_parent
+
+    return subprocess.run(cmd, env=env, preexec_fn=die_with_parent).returncode
 
 
 def stage(cfg: RunConfig, progress: bool) -> StageReport:
