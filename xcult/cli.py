@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from pathlib import Path
 
@@ -19,6 +20,8 @@ def clean_errors(fn):
         try:
             return fn(*args, **kwargs)
         except XcultError as e:
+            if os.environ.get("XCULT_DEBUG"):
+                raise
             click.secho(f"error: {e}", fg="red", err=True)
             sys.exit(2)
 
@@ -40,8 +43,11 @@ def load_for_writing(config: Path, command: str, lock: bool = True):
 
 @click.group()
 @click.version_option(package_name="xcult")
-def main() -> None:
+@click.option("--debug", is_flag=True, help="Full tracebacks, and every log line of the engines on stderr.")
+def main(debug: bool) -> None:
     """Cross-lingual transfer of cultural knowledge: corpora, training, evaluation, frequency."""
+    if debug:
+        os.environ["XCULT_DEBUG"] = "1"
 
 
 @main.command()

@@ -112,3 +112,22 @@ def test_input_of_blank_lines_only_names_the_file_and_the_counts(tmp_path):
         build_unit(cfg, "en", progress=False)
     assert e.value.path.endswith("en.jsonl")
     assert "no document survived: 3 records read in" in str(e.value) and "3 blank, 0 dropped by the filter, 0 skipped" in str(e.value)
+
+
+def test_a_prep_error_is_one_clean_line_and_the_log_path(tmp_path):
+    """datatrove's step listing and traceback go to its log file, not the terminal;
+    `xcult --debug` shows them."""
+    import subprocess
+    import sys
+
+    cfg = english_only(tmp_path, [GOOD, BAD["malformed JSON"]])
+    args = [sys.executable, "-m", "xcult.cli", "prep", str(tmp_path / "c.toml"), "--no-progress"]
+    r = subprocess.run(args, capture_output=True, text=True)
+    assert r.returncode == 2
+    logs = layout.of(cfg).prep_logs
+    lines = r.stderr.splitlines()
+    assert len(lines) == 2 and lines[0] == f"prep: datatrove's log of this run: {logs}/logs/"
+    assert lines[1].startswith(f"error: {tmp_path / 'en.jsonl'}:2: malformed JSON")
+    assert "Traceback" in (logs / "logs" / "task_00000.log").read_text()
+    debug = subprocess.run([args[0], "-m", "xcult.cli", "--debug", *args[3:]], capture_output=True, text=True)
+    assert debug.returncode != 0 and "Traceback" in debug.stderr and "PIPELINE" in debug.stderr

@@ -5,12 +5,19 @@ leaves a completion marker per rank, and each unit also skips itself when comple
 
 from __future__ import annotations
 
+import contextlib
+import io
+import os
+import re
+import sys
+
 from datatrove.pipeline.base import PipelineStep
 
 from xcult import layout
 from xcult.config import RunConfig, load_config
 from xcult.corpus import jobs
 from xcult.corpus.prep import build_unit
+from xcult.errors import XcultError
 
 
 class PrepUnits(PipelineStep):
@@ -38,6 +45,37 @@ class PrepUnits(PipelineStep):
         yield from data or ()
 
 
+class _WithoutLoguru(io.TextIOBase):
+    """stderr for datatrove's local run: its loguru lines (each one write starting with a
+    timestamp, tracebacks included) go only to its log files; everything else passes."""
+
+    LINE = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{3} \| ")
+
+    def __init__(self, stream):
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        return len(text) if self.LINE.match(text) else self.stream.write(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+
+@contextlib.contextmanager
+def _quiet_datatrove(logs: str):
+    """datatrove prints every step and the full traceback of a failure on stderr; the
+    user gets the one clean error line and the log path (`xcult --debug` shows all)."""
+    if os.environ.get("XCULT_DEBUG"):
+        yield
+        return
+    try:
+        with contextlib.redirect_stderr(_WithoutLoguru(sys.stderr)):
+            yield
+    except XcultError:
+        print(f"prep: datatrove's log of this run: {logs}/logs/", file=sys.stderr, flush=True)
+        raise
+
+
 def run_with_datatrove(cfg: RunConfig, executor: str, force: bool, progress: bool) -> None:
     units = jobs.units(cfg)
     logs = str(layout.of(cfg).prep_logs)
@@ -48,7 +86,8 @@ def run_with_datatrove(cfg: RunConfig, executor: str, force: bool, progress: boo
     if executor == "local":
         from datatrove.executor import LocalPipelineExecutor
 
-        LocalPipelineExecutor(workers=1, **common).run()
+        with _quiet_datatrove(logs):
+            LocalPipelineExecutor(workers=1, **common).run()
     elif executor == "slurm":
         from datatrove.executor import SlurmPipelineExecutor
 
