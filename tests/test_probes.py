@@ -113,3 +113,14 @@ def test_answers_at_different_option_indexes_are_counted_and_reported(tmp_path):
     (line,) = c.warnings()
     assert "2 of 3 items have their answer at a different option index" in line and "bo-culture-cloze_bo.json" in line
     assert load_culture(str(write_pair(tmp_path, [GOOD], [GOOD_XX])), "bo").warnings() == []
+
+
+def test_list_valued_answers_one_is_read_more_is_an_error(tmp_path):
+    """The paper's loader accepts `answer` as a list; xcult reads a one-element list as
+    that answer and refuses several (its statistics pair one answer per item)."""
+    d = write_pair(tmp_path, [GOOD | {"answer": ["Lhasa"]}], [GOOD_XX])
+    assert load_culture(str(d), "bo").en[0].answer == "Lhasa"
+    d = write_pair(tmp_path, [GOOD, GOOD | {"answer": ["Lhasa", "Rome"]}], [GOOD_XX, GOOD_XX])
+    with pytest.raises(InputError, match=r"item 1 has 2 answers") as e:
+        load_culture(str(d), "bo")
+    assert e.value.path.endswith("bo-culture-cloze_en.json") and e.value.line is not None

@@ -135,6 +135,17 @@ def read_probe_file(location: str) -> list[tuple[ProbeItem, int]]:
     InputError naming the file and line."""
     items = []
     for i, (r, line) in enumerate(_json_list(_read_text(location), location)):
+        if isinstance(r, dict) and isinstance(r.get("answer"), list):
+            # The paper's script accepts a list of gold answers (right when all are in the
+            # top len(list)); one answer per item is what the paired statistics need.
+            if len(r["answer"]) != 1:
+                raise InputError(
+                    f"{location}:{line}: item {i} has {len(r['answer'])} answers {r['answer']!r:.120}; xcult scores one answer per item "
+                    "(a one-element list is read as that answer)",
+                    location,
+                    line,
+                )
+            r = r | {"answer": r["answer"][0]}
         ok = (
             isinstance(r, dict)
             and isinstance(r.get("question"), str)
