@@ -1,7 +1,12 @@
-import importlib
-import inspect
+import json
+import os
+import socket
+import subprocess
+import sys
 
 import pytest
+
+from tests.conftest import ROOT
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("megatron.core")
@@ -13,18 +18,50 @@ def test_applies_only_without_cuda(monkeypatch):
     assert cpu_compat.apply() is False
 
 
+CHILD = """
+import sys
+
+if __name__ == "__main__":
+    from training import cpu_compat
+
+    if sys.argv[2] != "-":
+        cpu_compat.PATCHED_MODULES.remove(sys.argv[2])
+    sys.argv = ["train", "--job", sys.argv[1], "--stop-after", "2"]
+    from training.train import main
+
+    main()
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="the shim is for machines without CUDA")
-def test_patched_modules_see_a_cpu_cuda():
-    assert cpu_compat.apply() is True
-    for name in cpu_compat.PATCHED_MODULES:
-        mod = importlib.import_module(name)
-        assert "cuda" in inspect.getsource(mod), f"{name} has no CUDA assumption to patch"
-        assert mod.torch.cuda.current_device() == "cpu"
-        assert mod.torch.zeros(2, device="cuda").device.type == "cpu"
-        assert mod.torch.tensor([1.0], device=torch.device("cuda", 0)).device.type == "cpu"
-        assert mod.torch.float32 is torch.float32  # everything else is torch itself
-    # torch itself is untouched
-    assert torch.cuda.is_available() is False and torch.zeros is not importlib.import_module(cpu_compat.PATCHED_MODULES[0]).torch.zeros
+@pytest.mark.parametrize("left_out", ["-", *cpu_compat.PATCHED_MODULES])
+def test_every_patched_module_is_needed_for_the_cpu_loop(tmp_path, built, sample_inputs, left_out):
+    """The real training loop (two steps and the step-0 checkpoint, as `training.train`
+    runs them) works on CPU with the shim, and fails on CUDA with any one module left
+    unpatched: each patch is the CPU path of something the loop runs."""
+    from tests.train.test_training import train_config
+    from xcult.config import load_config
+    from xcult.train import launch
+
+    cfg = load_config(train_config(tmp_path, sample_inputs, built, "compat"))
+    job = launch.job(cfg, launch.find_run(cfg, "pretrain", None, None))
+    job["out"] = str(tmp_path / "out")
+    (tmp_path / "job.json").write_text(json.dumps(job))
+    (tmp_path / "child.py").write_text(CHILD)
+    env = dict(os.environ, RANK="0", WORLD_SIZE="1", LOCAL_RANK="0", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(_free_port()))
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
+    r = subprocess.run([sys.executable, str(tmp_path / "child.py"), str(tmp_path / "job.json"), left_out], capture_output=True, text=True, env=env)
+    if left_out == "-":
+        assert r.returncode == 0, r.stderr[-3000:]
+        assert len((tmp_path / "out" / "metrics.jsonl").read_text().splitlines()) == 2
+    else:
+        assert r.returncode != 0 and "NVIDIA driver" in r.stderr, r.stderr[-2000:]
 
 
 def test_clip_matches_megatron_arithmetic():
