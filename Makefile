@@ -45,4 +45,4 @@ $(VLLM_VENV)/.installed: pyproject.toml Cargo.toml rust_core/Cargo.toml $(wildca
 	touch $@
 
 test-vllm: $(VLLM_VENV)/.installed
-	VLLM_CPU_KVCACHE_SPACE=1 $(VLLM_VENV)/bin/python -m pytest -m vllm tests/density/test_judge_vllm.py
+	XCULT_REQUIRE_VLLM=1 VLLM_CPU_KVCACHE_SPACE=1 $(VLLM_VENV)/bin/python -m pytest -m vllm tests/density/test_judge_vllm.py

@@ -197,7 +197,7 @@ class JudgeConfig:
     max_chunk_chars: int = 5000
     max_model_len: int | None = None
     batch_size: int = 256
-    dtype: str = "auto"
+    dtype: Literal["auto", "bf16", "fp16", "fp32"] = "auto"
     device: str = "auto"
     tensor_parallel_size: int = 1
     gpu_memory_utilization: float = 0.85

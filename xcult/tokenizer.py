@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from xcult.errors import TokenizerError
+from xcult.errors import TokenizerError, UnwritablePathError
 
 if TYPE_CHECKING:
     from xcult.config import RunConfig
@@ -39,10 +39,14 @@ def qwen25_tokenizer(cache_dir: Path) -> Path:
         return out
     data = json.loads(_qwen_source().read_text(encoding="utf-8"))
     data["added_tokens"] = [t for t in data["added_tokens"] if t["id"] <= QWEN25_LAST_ID]
-    cache_dir.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
-    os.replace(tmp, out)
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+        os.replace(tmp, out)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise UnwritablePathError(f"{out}: cannot write the tokenizer: {e.strerror}", str(out)) from None
     return out
 
 

@@ -25,7 +25,10 @@ fn to_py(e: Error) -> PyErr {
                 Error::Io { path, source } => {
                     let cls = match source.kind() {
                         std::io::ErrorKind::NotFound => "MissingPathError",
-                        std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem => "UnwritablePathError",
+                        std::io::ErrorKind::PermissionDenied
+                        | std::io::ErrorKind::ReadOnlyFilesystem
+                        | std::io::ErrorKind::StorageFull
+                        | std::io::ErrorKind::QuotaExceeded => "UnwritablePathError",
                         _ => "PathError",
                     };
                     m.getattr(cls)?.call1((msg, path.display().to_string()))?

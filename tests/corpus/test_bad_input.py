@@ -131,3 +131,56 @@ def test_a_prep_error_is_one_clean_line_and_the_log_path(tmp_path):
     assert "Traceback" in (logs / "logs" / "task_00000.log").read_text()
     debug = subprocess.run([args[0], "-m", "xcult.cli", "--debug", *args[3:]], capture_output=True, text=True)
     assert debug.returncode != 0 and "Traceback" in debug.stderr and "PIPELINE" in debug.stderr
+
+
+@pytest.fixture
+def small_fs(tmp_path):
+    """A real 512 KiB filesystem (tmpfs), unmounted afterwards; needs root to mount."""
+    import subprocess
+
+    mnt = tmp_path / "fs"
+    mnt.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(mnt)], capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({r.stderr.strip()})")
+    yield mnt
+    subprocess.run(["umount", "-l", str(mnt)], check=True)
+
+
+def _prep_cli(tmp_path: Path, out_dir: Path, tokenizer: Path | None = None):
+    import subprocess
+    import sys
+
+    src = tmp_path / "big.jsonl"
+    words = "river mountain village market road house field tree stone rain snow wind".split()
+    with open(src, "w") as f:
+        for i in range(20_000):
+            f.write(json.dumps({"text": " ".join(words[(i * 7 + k) % len(words)] for k in range(40))}) + "\n")
+    config = tmp_path / "c.toml"
+    tok = f'[tokenizer]\nname = "{tokenizer}"\n' if tokenizer else ""
+    config.write_text(f'[experiment]\nname = "t"\nout_dir = "{out_dir}"\n{tok}[prep.english]\npaths = ["{src}"]\n')
+    return subprocess.run([sys.executable, "-m", "xcult.cli", "prep", str(config), "--no-progress"], capture_output=True, text=True)
+
+
+@pytest.mark.parametrize("where", ["engine output", "tokenizer cache"])
+def test_a_full_disk_is_one_clean_error_and_leaves_no_temp_files(tmp_path, small_fs, qwen_tokenizer_json, where):
+    """The engine's outputs (the tokenizer outside the small disk) or the tokenizer cache
+    (7 MB, on it) overflow a 512 KiB disk: one `error:` line, exit 2, nothing left over."""
+    r = _prep_cli(tmp_path, small_fs / "run", qwen_tokenizer_json if where == "engine output" else None)
+    assert r.returncode == 2, r.stderr[-2000:]
+    lines = r.stderr.splitlines()
+    assert lines[-1].startswith("error: ") and "No space left on device" in lines[-1], r.stderr[-2000:]
+    assert "Traceback" not in r.stderr and "Loguru" not in r.stderr
+    if where == "tokenizer cache":
+        assert "qwen2.5-tokenizer.json: cannot write the tokenizer" in lines[-1]
+    left = [p.name for p in (small_fs / "run").rglob("*") if p.is_file() and "datatrove" not in p.parts]
+    assert left == [".xcult.lock"], left  # the unit's temporary directory and partial files are gone
+
+
+def test_a_read_only_output_directory_is_one_clean_error(tmp_path, small_fs):
+    import subprocess
+
+    subprocess.run(["mount", "-o", "remount,ro", str(small_fs)], check=True)
+    r = _prep_cli(tmp_path, small_fs / "run")
+    assert r.returncode == 2
+    assert r.stderr.strip() == f"error: {small_fs / 'run'}: output directory is not writable: Read-only file system"

@@ -71,14 +71,18 @@ def build_unit(cfg: RunConfig, unit: str, force: bool = False, progress: bool = 
     kind, job = jobs.job(cfg, unit, tok, tmp, progress)
     rec = completion.record(*_fingerprint(cfg, unit))
     run = _core.prep_monolingual if kind == "monolingual" else _core.prep_bilingual
-    stats = json.loads(run(json.dumps(job)))
-    stats["tool_version"] = __version__
-    if st.state == "stale":
-        stats["rebuilt"] = st.reason
-    job_record = job | {"out_dir": str(final), "kind": kind}
-    write_json_atomic(tmp / JOB, job_record)
-    write_json_atomic(tmp / STATS, stats)
-    completion.write(tmp, rec)
+    try:
+        stats = json.loads(run(json.dumps(job)))
+        stats["tool_version"] = __version__
+        if st.state == "stale":
+            stats["rebuilt"] = st.reason
+        job_record = job | {"out_dir": str(final), "kind": kind}
+        write_json_atomic(tmp / JOB, job_record)
+        write_json_atomic(tmp / STATS, stats)
+        completion.write(tmp, rec)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)  # a failed unit leaves nothing behind (a full disk stays usable)
+        raise
     if final.exists():
         shutil.rmtree(final)
     os.replace(tmp, final)

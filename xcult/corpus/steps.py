@@ -17,7 +17,7 @@ from xcult import layout
 from xcult.config import RunConfig, load_config
 from xcult.corpus import jobs
 from xcult.corpus.prep import build_unit
-from xcult.errors import XcultError
+from xcult.errors import UnwritablePathError, XcultError
 
 
 class PrepUnits(PipelineStep):
@@ -47,14 +47,21 @@ class PrepUnits(PipelineStep):
 
 class _WithoutLoguru(io.TextIOBase):
     """stderr for datatrove's local run: its loguru lines (each one write starting with a
-    timestamp, tracebacks included) go only to its log files; everything else passes."""
+    timestamp, tracebacks included) go only to its log files, and so do loguru's own
+    reports of a log file it could not write (a full disk); everything else passes."""
 
     LINE = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{3} \| ")
 
     def __init__(self, stream):
         self.stream = stream
+        self.in_loguru_error = False
 
     def write(self, text: str) -> int:
+        if text.startswith("--- Logging error in Loguru"):
+            self.in_loguru_error = True
+        if self.in_loguru_error:
+            self.in_loguru_error = "--- End of logging error ---" not in text
+            return len(text)
         return len(text) if self.LINE.match(text) else self.stream.write(text)
 
     def flush(self) -> None:
@@ -74,6 +81,9 @@ def _quiet_datatrove(logs: str):
     except XcultError:
         print(f"prep: datatrove's log of this run: {logs}/logs/", file=sys.stderr, flush=True)
         raise
+    except OSError as e:  # datatrove's own writes (logs, stats) on a full or read-only disk
+        where = e.filename or logs
+        raise UnwritablePathError(f"{where}: cannot write: {e.strerror}", str(where)) from None
 
 
 def run_with_datatrove(cfg: RunConfig, executor: str, force: bool, progress: bool) -> None:

@@ -120,6 +120,9 @@ class Prompts:
         return y / (y + n) if y + n > 0 else 0.5
 
 
+VLLM_DTYPES = {"auto": "auto", "bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
+
+
 class VllmJudge:
     """vLLM's offline engine. Sampling is restricted to the yes/no tokens and logprobs are
     the processed ones, so both words' log-probabilities come back for every prompt."""
@@ -130,7 +133,7 @@ class VllmJudge:
         kwargs = dict(
             model=cfg.model,
             tensor_parallel_size=cfg.tensor_parallel_size,
-            dtype=cfg.dtype,
+            dtype=VLLM_DTYPES[cfg.dtype],
             seed=0,
             logprobs_mode="processed_logprobs",
             enable_prefix_caching=True,
