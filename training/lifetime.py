@@ -1,6 +1,7 @@
-"""Processes that die with their parent. A training worker (under torchrun) and torchrun
-itself (under `xcult train`) ask the kernel for SIGKILL when their parent dies, so
-killing `xcult train` by any means leaves no worker training on in the run directory.
+"""Processes that die with their parent. A training worker (under torchrun), torchrun
+itself (under `xcult train`) and datatrove's manager process (under `xcult prep`) ask the
+kernel for SIGKILL when their parent dies, so killing xcult by any means leaves no
+process of it running on.
 Linux only (prctl); elsewhere a no-op. Imports nothing heavy: the launcher runs it in
 the child between fork and exec."""
 

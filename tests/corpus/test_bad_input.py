@@ -184,3 +184,38 @@ def test_a_read_only_output_directory_is_one_clean_error(tmp_path, small_fs):
     r = _prep_cli(tmp_path, small_fs / "run")
     assert r.returncode == 2
     assert r.stderr.strip() == f"error: {small_fs / 'run'}: output directory is not writable: Read-only file system"
+
+
+def test_a_killed_prep_leaves_no_process_behind(tmp_path, qwen_tokenizer_json):
+    """SIGKILL to `xcult prep` alone: datatrove's manager process goes with it."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    src = tmp_path / "big.jsonl"
+    words = "river mountain village market road house field tree stone rain snow wind".split()
+    with open(src, "w") as f:
+        for i in range(400_000):
+            f.write(json.dumps({"text": " ".join(words[(i * 7 + k) % len(words)] for k in range(40))}) + "\n")
+    config = tmp_path / "c.toml"
+    config.write_text(f'[experiment]\nname = "t"\nout_dir = "{tmp_path / "run"}"\n[tokenizer]\nname = "{qwen_tokenizer_json}"\n'
+                      f'[prep.english]\npaths = ["{src}"]\n')
+    proc = subprocess.Popen([sys.executable, "-m", "xcult.cli", "prep", str(config), "--no-progress"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    children: list[str] = []
+    deadline = time.monotonic() + 60
+    while not children and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+        children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
+    assert children, "no child process appeared (the manager starts before the unit is built)"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    time.sleep(2)
+    alive = [c for c in children if os.path.exists(f"/proc/{c}") and "zombie" not in open(f"/proc/{c}/status").read()]
+    try:
+        assert alive == []
+    finally:
+        for c in alive:
+            os.kill(int(c), signal.SIGKILL)

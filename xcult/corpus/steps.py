@@ -86,6 +86,27 @@ def _quiet_datatrove(logs: str):
         raise UnwritablePathError(f"{where}: cannot write: {e.strerror}", str(where)) from None
 
 
+@contextlib.contextmanager
+def _managers_die_with_us():
+    """datatrove's local executor starts a multiprocess Manager (a server process) that
+    outlives a killed `xcult prep`; started with `die_with_parent`, it goes with us."""
+    import multiprocess
+    from multiprocess.managers import SyncManager
+
+    from training.lifetime import die_with_parent
+
+    def manager():
+        m = SyncManager(ctx=multiprocess.get_context())
+        m.start(initializer=die_with_parent)
+        return m
+
+    original, multiprocess.Manager = multiprocess.Manager, manager
+    try:
+        yield
+    finally:
+        multiprocess.Manager = original
+
+
 def run_with_datatrove(cfg: RunConfig, executor: str, force: bool, progress: bool) -> None:
     units = jobs.units(cfg)
     logs = str(layout.of(cfg).prep_logs)
@@ -96,7 +117,7 @@ def run_with_datatrove(cfg: RunConfig, executor: str, force: bool, progress: boo
     if executor == "local":
         from datatrove.executor import LocalPipelineExecutor
 
-        with _quiet_datatrove(logs):
+        with _quiet_datatrove(logs), _managers_die_with_us():
             LocalPipelineExecutor(workers=1, **common).run()
     elif executor == "slurm":
         from datatrove.executor import SlurmPipelineExecutor
