@@ -147,15 +147,21 @@ def small_fs(tmp_path):
     subprocess.run(["umount", "-l", str(mnt)], check=True)
 
 
+def _english_documents(tmp_path: Path, n: int) -> Path:
+    """n JSON-lines documents of 40 words each."""
+    src = tmp_path / "big.jsonl"
+    words = "river mountain village market road house field tree stone rain snow wind".split()
+    with open(src, "w") as f:
+        for i in range(n):
+            f.write(json.dumps({"text": " ".join(words[(i * 7 + k) % len(words)] for k in range(40))}) + "\n")
+    return src
+
+
 def _prep_cli(tmp_path: Path, out_dir: Path, tokenizer: Path | None = None):
     import subprocess
     import sys
 
-    src = tmp_path / "big.jsonl"
-    words = "river mountain village market road house field tree stone rain snow wind".split()
-    with open(src, "w") as f:
-        for i in range(20_000):
-            f.write(json.dumps({"text": " ".join(words[(i * 7 + k) % len(words)] for k in range(40))}) + "\n")
+    src = _english_documents(tmp_path, 20_000)
     config = tmp_path / "c.toml"
     tok = f'[tokenizer]\nname = "{tokenizer}"\n' if tokenizer else ""
     config.write_text(f'[experiment]\nname = "t"\nout_dir = "{out_dir}"\n{tok}[prep.english]\npaths = ["{src}"]\n')
@@ -194,11 +200,7 @@ def test_a_killed_prep_leaves_no_process_behind(tmp_path, qwen_tokenizer_json):
     import sys
     import time
 
-    src = tmp_path / "big.jsonl"
-    words = "river mountain village market road house field tree stone rain snow wind".split()
-    with open(src, "w") as f:
-        for i in range(400_000):
-            f.write(json.dumps({"text": " ".join(words[(i * 7 + k) % len(words)] for k in range(40))}) + "\n")
+    src = _english_documents(tmp_path, 400_000)
     config = tmp_path / "c.toml"
     config.write_text(f'[experiment]\nname = "t"\nout_dir = "{tmp_path / "run"}"\n[tokenizer]\nname = "{qwen_tokenizer_json}"\n'
                       f'[prep.english]\npaths = ["{src}"]\n')
