@@ -199,16 +199,19 @@ def judge(config: Path, no_progress: bool) -> None:
 @clean_errors
 def density(config: Path) -> None:
     """Occurrences per probe, cultural density (Table 1) and the instance comparison."""
+    import json
+
     import polars as pl
     from rich.console import Console
     from rich.table import Table
 
     from xcult import layout
-    from xcult.density.density import run_density
+    from xcult.density import density as density_stage
 
     cfg = load_for_writing(config, "density")
-    stats = run_density(cfg)
+    click.echo(f"density: {density_stage.stage(cfg, progress=False).state}")  # as `xcult run` does: kept when current
     lay = layout.of(cfg)
+    stats = json.loads((lay.density / "stats.json").read_text())
     d = pl.read_parquet(lay.density_table("density"))
     t = Table(title=f"Cultural density ({lay.density})")
     for c in ("culture", "corpus", "items", "occurrences", "documents", "density", "per item", "co-occurrence"):
@@ -265,9 +268,9 @@ def synth(config: Path, force: bool) -> None:
 @clean_errors
 def report(config: Path) -> None:
     """Render the report (figures, tables, report.html) from every stage's outputs."""
-    from xcult.report.build import build_report
+    from xcult.report.build import stage as report_stage
 
-    path = build_report(load_for_writing(config, "report"))
+    path = report_stage(load_for_writing(config, "report"), progress=False).summary
     click.echo(f"report: {path}")
 
 

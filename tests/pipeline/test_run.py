@@ -166,6 +166,11 @@ def test_second_run_reports_every_stage_current(mini):
     results = {r.name: r.status for r in run_all(cfg, progress=False, echo=lambda m: None)}
     assert results == dict.fromkeys(("synth", "prep", "train", "eval", "index", "judge", "density", "report"), "current")
     assert time.perf_counter() - t0 < first_seconds / 2
+    # The stage commands call the same stage functions: current output is kept.
+    r = CliRunner().invoke(main, ["density", cfg.path])
+    assert r.exit_code == 0 and "density: current" in r.output, r.output
+    r = CliRunner().invoke(main, ["report", cfg.path])
+    assert r.exit_code == 0 and r.output.strip() == f"report: {cfg.out_dir / 'report' / 'report.html'}", r.output
 
 
 def test_edited_probes_rebuild_only_what_reads_them(mini):
