@@ -61,7 +61,8 @@ def test_every_patched_module_is_needed_for_the_cpu_loop(tmp_path, built, sample
         assert r.returncode == 0, r.stderr[-3000:]
         assert len((tmp_path / "out" / "metrics.jsonl").read_text().splitlines()) == 2
     else:
-        assert r.returncode != 0 and "NVIDIA driver" in r.stderr, r.stderr[-2000:]
+        # a CUDA build of torch without a GPU, or a CPU-only build: either way CUDA was reached
+        assert r.returncode != 0 and ("NVIDIA driver" in r.stderr or "not compiled with CUDA" in r.stderr), r.stderr[-2000:]
 
 
 def test_clip_matches_megatron_arithmetic():

@@ -23,6 +23,7 @@ import polars as pl
 
 from xcult import completion, layout
 from xcult.config import RunConfig
+from xcult.density.index import corpora as index_corpora
 from xcult.density.index import index_job
 from xcult.errors import ConfigError, MissingPathError
 from xcult.io import ensure_writable, write_json_atomic, write_parquet_atomic
@@ -161,8 +162,7 @@ def _fingerprint(cfg: RunConfig) -> tuple[dict, list[Path]]:
     """Density depends on the judgments, each index (through its completion record),
     the probes it counts with and the eval instance table."""
     lay = layout.of(cfg)
-    corpora = sorted({c for c in ["en", *cfg.eval.languages.values(), *cfg.eval.cultures] if lay.index_dir(c).is_dir()})
-    inputs = [lay.judgments, *(lay.index_dir(c) / completion.RECORD for c in corpora)]
+    inputs = [lay.judgments, *(lay.index_dir(c) / completion.RECORD for c in index_corpora(cfg))]
     inputs += [p for p in (lay.eval_table("instances"),) if p.is_file()]
     e = cfg.eval
     probes = [probe_file(e.probes, c, lang) for c in e.cultures for lang in ("en", e.lang(c))]
@@ -174,9 +174,10 @@ def stage(cfg: RunConfig, progress: bool) -> StageReport:
     lay = layout.of(cfg)
     if not lay.judgments.is_file():
         raise MissingPathError(f"{lay.judgments} does not exist: run `xcult judge {cfg.path}` first", str(lay.judgments))
-    st = completion.status(lay.density, *_fingerprint(cfg))
+    settings, inputs = _fingerprint(cfg)
+    st = completion.status(lay.density, settings, inputs)
     if not st:
-        rec = completion.record(*_fingerprint(cfg))
+        rec = completion.record(settings, inputs)
         run_density(cfg)
         completion.write(lay.density, rec)
     s = json.loads((lay.density / "stats.json").read_text())

@@ -282,9 +282,10 @@ def _fingerprint(cfg: RunConfig) -> tuple[dict, list[Path]]:
 
 def stage(cfg: RunConfig, progress: bool) -> StageReport:
     lay = layout.of(cfg)
-    st = completion.status(lay.report_html, *_fingerprint(cfg), lay.report / completion.RECORD)
+    settings, inputs = _fingerprint(cfg)
+    st = completion.status(lay.report_html, settings, inputs, lay.report / completion.RECORD)
     if not st:
-        rec = completion.record(*_fingerprint(cfg))
+        rec = completion.record(settings, inputs)
         build_report(cfg)
         completion.write(lay.report, rec)
     return StageReport(str(lay.report_html), **parts("report", st))
