@@ -5,7 +5,7 @@
 `xcult train` writes JOB.json (architecture, data, schedule, output) and builds this
 command. Top to bottom: distributed setup -> GPTModel -> DDP + Megatron optimizer +
 scheduler -> resume (or initialise from the pretrained checkpoint) -> the loop of
-forward/backward, optimizer step, logging and checkpoints -> done.json.
+forward/backward, optimizer step, logging (`training/watch.py`) and checkpoints -> done.json.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import torch
 
 from training.lifetime import die_with_parent
 from training.runtime import init_distributed
+from training.watch import RunLog
 
 # Dense bf16 peak per GPU, for MFU (device-name substring -> FLOP/s).
 PEAK_BF16 = {"H200": 989e12, "H100": 989e12, "A100": 312e12, "L40S": 362e12, "A10": 125e12}
@@ -132,10 +133,7 @@ def main() -> None:
             checkpoint.load(Path(job["init_from"]), model)
         checkpoint.save(root, 0, model, optimizer, scheduler)  # step 0: the curve's first point
 
-    metrics_path = out / "metrics.jsonl"
-    if rank == 0:  # drop lines a killed run logged past its last checkpoint
-        kept = [l for l in metrics_path.read_text().splitlines() if json.loads(l)["step"] <= start] if metrics_path.exists() else []
-        metrics_path.write_text("".join(l + "\n" for l in kept))
+    log = RunLog(job, start) if rank == 0 else None
 
     forward_backward = get_forward_backward_func()
     tokens_per_step = gbs * seq
@@ -174,9 +172,8 @@ def main() -> None:
             "tokens_per_s_per_device": tps,
             "mfu": None if peak is None else tps * flops_per_token / peak,
         }
-        if rank == 0:
-            with open(metrics_path, "a") as f:
-                f.write(json.dumps(record) + "\n")
+        if log is not None:
+            log.log(record)
             if done % job["log_every"] == 0 or done == steps:
                 extra = "" if record["mfu"] is None else f" mfu {record['mfu']:.1%}"
                 extra += "" if record["grad_norm"] is None else f" grad {record['grad_norm']:.3f}"
@@ -200,6 +197,8 @@ def main() -> None:
                     "replica_checksums": [float(x) for x in sums],
                 },
             )
+    if log is not None:
+        log.close()
     torch.distributed.barrier()
     torch.distributed.destroy_process_group()
 

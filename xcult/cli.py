@@ -58,13 +58,14 @@ def main(debug: bool) -> None:
 @clean_errors
 def prep(config: Path, force: bool, executor: str | None, no_progress: bool) -> None:
     """Build the script-filtered, bridged, Megatron-ready corpora CONFIG names."""
+    from xcult.corpus.executors import Submitted
     from xcult.corpus.stage import run_prep
     from xcult.corpus.summary import print_summary
 
     cfg = load_for_writing(config, "prep")
     stats = run_prep(cfg, force=force, executor=executor, progress=not no_progress)
-    if stats is None:
-        click.echo("submitted; run `xcult prep` again once the jobs finish to write the manifest")
+    if isinstance(stats, Submitted):
+        click.echo(stats.message(str(config)))
         return
     print_summary(cfg, stats)
 
@@ -300,6 +301,9 @@ def run(config: Path | None, no_progress: bool) -> None:
         t.add_row(r.name, r.status, f"{r.seconds:.1f}", r.summary)
     console = Console()
     console.print(t)
+    if results and results[-1].pending:
+        click.echo(results[-1].pending)
+        return
     lay = layout.of(cfg)
     main_table = lay.eval_table("main_table")
     if main_table.is_file():

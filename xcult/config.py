@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
+import re
 import tomllib
 import types
 import typing
@@ -80,11 +82,14 @@ class PrepConfig:
     batch_mb: int = 16
     threads: int = 0
     executor: Literal["local", "slurm", "ray"] = "local"
-    # Slurm executor settings, used only with executor = "slurm".
+    # What a cluster executor (slurm, ray) reserves for each task: one task builds one unit.
+    cpus_per_task: int = 16
+    mem_per_cpu_gb: int = 4
+    # Slurm: the partition (required) and the time limit per task (Slurm's formats).
     slurm_partition: str = ""
     slurm_time: str = "24:00:00"
-    slurm_cpus_per_task: int = 16
-    slurm_mem_per_cpu_gb: int = 4
+    # Ray: the cluster to join ("auto", "ray://host:10001"); empty starts a local one.
+    ray_address: str = ""
 
 
 @dataclass(frozen=True)
@@ -139,6 +144,10 @@ class TrainConfig:
     distributed_optimizer: Literal["auto", "on", "off"] = "auto"
     log_every: int = 10
     threads: int = 0  # CPU threads per process, 0 = torch's default
+    # Rank 0 always writes TensorBoard events (<run>/tensorboard); a W&B project adds
+    # Weights & Biases (pip install 'xcult[wandb]'; WANDB_MODE=offline works without a server).
+    wandb_project: str = ""
+    wandb_entity: str = ""
 
 
 @dataclass(frozen=True)
@@ -420,6 +429,25 @@ def _build(cls: type, table: dict[str, Any], prefix: str) -> Any:
     return cls(**kwargs)
 
 
+_SLURM_TIME = re.compile(r"^(?:(\d+)-(\d+)(?::(\d+)(?::(\d+))?)?|(\d+)(?::(\d+)(?::(\d+))?)?)$")
+
+
+def slurm_minutes(value: str) -> float | None:
+    """Minutes in a Slurm time limit ("M", "M:S", "H:M:S", "D-H", "D-H:M", "D-H:M:S";
+    "infinite"/"UNLIMITED" is inf); None when it is none of these."""
+    if value.lower() in ("infinite", "unlimited"):
+        return math.inf
+    m = _SLURM_TIME.match(value)
+    if m is None:
+        return None
+    d, h, mi, se, a, b, c = (int(x) if x else 0 for x in m.groups())
+    if m.group(1) is not None:
+        return d * 1440 + h * 60 + mi + se / 60
+    if m.group(7) is not None:  # H:M:S
+        return a * 60 + b + c / 60
+    return a + b / 60  # M or M:S
+
+
 def validate(cfg: RunConfig) -> None:
     """Cross-field checks, each naming its key."""
     p = cfg.prep
@@ -427,7 +455,14 @@ def validate(cfg: RunConfig) -> None:
         (p.chunk_chars > 0, "prep.chunk_chars", "must be positive"),
         (p.batch_mb > 0, "prep.batch_mb", "must be positive"),
         (p.threads >= 0, "prep.threads", "must be 0 (all cores) or more"),
+        (p.cpus_per_task > 0, "prep.cpus_per_task", "must be positive"),
+        (p.mem_per_cpu_gb > 0, "prep.mem_per_cpu_gb", "must be positive"),
     ]
+    if p.executor == "slurm":
+        checks += [
+            (bool(p.slurm_partition.strip()), "prep.slurm_partition", "must name a partition (`sinfo -s` lists them)"),
+            (slurm_minutes(p.slurm_time) not in (None, 0), "prep.slurm_time", f"{p.slurm_time!r} is not a Slurm time limit (e.g. 30, 4:00:00, 1-12:00:00)"),
+        ]
     if cfg.train is not None:
         checks += _train_checks(cfg.train)
     if cfg.eval is None and cfg.train is None and cfg.synth is None:

@@ -74,3 +74,12 @@ class RunLockedError(XcultError):
     def __init__(self, message: str, path: str | None = None):
         super().__init__(message)
         self.path = path
+
+
+class ExecutorError(XcultError, RuntimeError):
+    """A cluster executor (Slurm, Ray) could not run a stage, or its job ended without
+    building what it was given; `path` is where its logs are."""
+
+    def __init__(self, message: str, path: str | None = None):
+        super().__init__(message)
+        self.path = path

@@ -107,6 +107,11 @@ class Layout:
     def prep_logs(self) -> Path:
         return self.prep / "datatrove"
 
+    @property
+    def prep_submitted(self) -> Path:
+        """The Slurm job a `xcult prep` submitted and has not yet seen finish."""
+        return self.prep / "submitted.json"
+
     def data_prefix(self, unit: str, setting: str | None = None) -> Path:
         """The Megatron prefix (`.bin` / `.idx`) of the English corpus or of one setting."""
         if unit == ENGLISH:
@@ -122,6 +127,11 @@ class Layout:
     # train ---------------------------------------------------------------------------
     def run(self, name: str) -> Path:
         return self.checkpoints / name
+
+    @staticmethod
+    def tensorboard(run_dir: Path) -> Path:
+        """A run's TensorBoard events: training's curves, and eval's accuracy per checkpoint."""
+        return run_dir / "tensorboard"
 
     def checkpoints_for(self, lang: str, bridges: str) -> Path:
         """Where eval finds a continued-pretraining run's checkpoints."""

@@ -2,7 +2,8 @@
 -> train (pretrain, then each language x setting) -> eval -> index + retrieval -> judge
 -> density -> report. Each stage reuses current output, rebuilds stale output (saying
 why) and builds what is missing; an interrupted run resumes at the first unfinished
-step of the first unfinished stage."""
+step of the first unfinished stage. A stage that submits work to a cluster (prep on
+Slurm) ends the run; running it again continues once the cluster has finished."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ class StageResult:
     status: str  # "current", "built", "rebuilt (why)", "not configured"
     seconds: float
     summary: str = ""
+    pending: str | None = None  # the stage handed work to a cluster; run again after it
 
 
 class StageFailed(XcultError):
@@ -39,5 +41,7 @@ def run_all(cfg: RunConfig, progress: bool = True, echo: Callable[[str], None] =
             report = stage.run(cfg, progress)
         except XcultError as e:
             raise StageFailed(f"{stage.name}: {e}") from e
-        results.append(StageResult(stage.name, report.state, time.perf_counter() - t0, report.summary))
+        results.append(StageResult(stage.name, report.state, time.perf_counter() - t0, report.summary, report.pending))
+        if report.pending:
+            break
     return results

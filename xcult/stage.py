@@ -18,15 +18,19 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class StageReport:
     """What one stage did: the parts it built from nothing, rebuilt (each `part: why`)
-    and reused, with a one-line summary of its outputs."""
+    and reused, with a one-line summary of its outputs. `pending` says what the stage
+    handed to a cluster and how to continue; `xcult run` stops after such a stage."""
 
     summary: str
     built: list[str] = field(default_factory=list)
     rebuilt: list[str] = field(default_factory=list)
     current: list[str] = field(default_factory=list)
+    pending: str | None = None
 
     @property
     def state(self) -> str:
+        if self.pending:
+            return "pending"
         if self.rebuilt:
             return "rebuilt (" + "; ".join(self.rebuilt) + ")"
         return "built" if self.built else "current"

@@ -121,6 +121,23 @@ def test_every_stage_ran_and_wrote_its_outputs(mini):
     assert diag.filter(pl.col("step") == 0)["translation_name"].max() < 0.5  # nothing is translated before CT
 
 
+def test_tensorboard_shows_training_and_eval_curves_of_every_run(mini):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    cfg, _, _ = mini
+    acc = pl.read_parquet(cfg.out_dir / "eval" / "accuracy.parquet")
+    for run in ("pretrain", "ct-bo-with", "ct-bo-without"):
+        events = EventAccumulator(str(cfg.out_dir / "checkpoints" / run / "tensorboard"), size_guidance={"scalars": 0})
+        events.Reload()
+        steps = 20 if run == "pretrain" else 10
+        assert [e.step for e in events.Scalars("train/loss")] == list(range(1, steps + 1))
+        if run == "pretrain":
+            continue
+        for r in acc.filter(pl.col("setting") == run.rsplit("-", 1)[1]).iter_rows(named=True):
+            curve = {e.step: e.value for e in events.Scalars(f"eval/{r['culture']}/accuracy_{r['lang']}")}
+            assert curve.keys() == {0, 5, 10} and abs(curve[r["step"]] - r["accuracy"]) < 1e-6
+
+
 def test_judged_occurrences_recover_the_planted_counts(mini):
     cfg, _, _ = mini
     out = cfg.out_dir

@@ -59,6 +59,16 @@ def losses(run_dir):
     return [json.loads(line)["loss"] for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
 
 
+def tensorboard_scalars(run_dir, tag):
+    """(step, value) pairs as TensorBoard shows them (events an earlier launch wrote past a
+    resumed run's checkpoint are purged)."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(run_dir / "tensorboard"), size_guidance={"scalars": 0})
+    acc.Reload()
+    return [(e.step, e.value) for e in acc.Scalars(tag)] if tag in acc.Tags()["scalars"] else []
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, sample_inputs, built):
     tmp = tmp_path_factory.mktemp("train")
@@ -81,6 +91,17 @@ def test_pretraining_loss_decreases(trained):
     assert done["steps"] == 24 and done["tokens"] == 24 * 8 * 32
 
 
+def test_tensorboard_holds_every_step_of_the_training_curves(trained):
+    cfg, tmp = trained
+    for run in (tmp / "main" / "pretrain", tmp / "main" / "ct-zh-with"):
+        metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+        for key, tag in (("loss", "train/loss"), ("lr", "train/lr"), ("grad_norm", "train/grad_norm"), ("tokens_per_s_per_device", "train/tokens_per_s_per_device")):
+            got = tensorboard_scalars(run, tag)
+            assert [s for s, _ in got] == [m["step"] for m in metrics]
+            np.testing.assert_allclose([v for _, v in got], [m[key] for m in metrics], rtol=1e-6)
+        assert tensorboard_scalars(run, "train/mfu") == []  # no MFU without a GPU's peak
+
+
 def test_resume_gives_the_uninterrupted_losses(trained, tmp_path, sample_inputs, built):
     cfg, tmp = trained
     path = train_config(tmp_path, sample_inputs, built, "resume")
@@ -90,17 +111,55 @@ def test_resume_gives_the_uninterrupted_losses(trained, tmp_path, sample_inputs,
     xcult_train(path, "--stage", "pretrain")
     # Steps 9-10 were logged twice (once before the stop, once after resuming from step 8): only the latter survive.
     np.testing.assert_allclose(losses(run), losses(tmp / "main" / "pretrain"), rtol=1e-5)
+    tb = tensorboard_scalars(run, "train/loss")
+    assert [s for s, _ in tb] == list(range(1, 25))  # two launches' event files; the first's steps 9-10 purged
+    np.testing.assert_allclose([v for _, v in tb], losses(run), rtol=1e-6)
 
 
-def test_two_data_parallel_processes_keep_replicas_identical(trained, tmp_path, sample_inputs, built):
+def wandb_history(run_dir):
+    """(run id, [history rows]) of the offline W&B run under `run_dir`: its .wandb file is a
+    LevelDB-style log (7-byte file header; 32 KiB blocks of records with a 7-byte header:
+    crc, length, type 1 full / 2 first / 3 middle / 4 last) of wandb's protobuf Records."""
+    import struct
+
+    from wandb.proto import wandb_internal_pb2 as pb
+
+    (path,) = run_dir.glob("wandb/offline-run-*/run-*.wandb")
+    data, pos, chunk, rows, run_id = path.read_bytes(), 7, b"", [], None
+    while pos + 7 <= len(data):
+        left = 32768 - pos % 32768
+        if left < 7:
+            pos += left
+            continue
+        _, length, kind = struct.unpack("<IHB", data[pos : pos + 7])
+        chunk, pos = chunk + data[pos + 7 : pos + 7 + length], pos + 7 + length
+        if kind in (1, 4):
+            record = pb.Record()
+            record.ParseFromString(chunk)
+            chunk = b""
+            if record.WhichOneof("record_type") == "run":
+                run_id = record.run.run_id
+            elif record.WhichOneof("record_type") == "history":
+                rows.append({i.key or "/".join(i.nested_key): json.loads(i.value_json) for i in record.history.item})
+    return run_id, rows
+
+
+def test_two_data_parallel_processes_keep_replicas_identical(trained, tmp_path, sample_inputs, built, monkeypatch):
     cfg, tmp = trained
-    path = train_config(tmp_path, sample_inputs, built, "ddp", more="nproc_per_node = 2", threads=1)
+    monkeypatch.setenv("WANDB_MODE", "offline")  # W&B without a server: the run is written to disk
+    more = 'nproc_per_node = 2\nwandb_project = "xcult-test"'
+    path = train_config(tmp_path, sample_inputs, built, "ddp", more=more, threads=1)
     xcult_train(path, "--stage", "pretrain")
     run = tmp_path / "ddp" / "pretrain"
     sums = json.loads((run / "done.json").read_text())["replica_checksums"]
     assert len(sums) == 2 and sums[0] == sums[1]
     # Same global batch split over two ranks: the same losses up to reduction order.
     np.testing.assert_allclose(losses(run), losses(tmp / "main" / "pretrain"), rtol=1e-4)
+    # Rank 0 alone logged to W&B (one offline run), every step's loss.
+    run_id, rows = wandb_history(run)
+    assert run_id.startswith("xcult-")
+    assert [r["_step"] for r in rows] == list(range(1, 25))
+    np.testing.assert_allclose([r["train/loss"] for r in rows], losses(run), rtol=1e-6)
 
 
 def test_continued_pretraining_starts_from_the_pretrained_model(trained):

@@ -1,4 +1,5 @@
-"""The prep stage: every unit through datatrove's executor, then the manifest."""
+"""The prep stage: every unit not yet current through datatrove's executor (local, or
+submitted to Slurm, or on Ray), then the manifest."""
 
 from __future__ import annotations
 
@@ -7,16 +8,17 @@ from typing import Any
 
 from xcult import layout
 from xcult.config import RunConfig
-from xcult.corpus import jobs
+from xcult.corpus import executors, jobs
+from xcult.corpus.executors import Submitted
 from xcult.corpus.prep import STATS, unit_status, write_manifest
-from xcult.corpus.steps import run_with_datatrove
 from xcult.stage import StageReport
 
 
-def run_prep(cfg: RunConfig, force: bool = False, executor: str | None = None, progress: bool = True) -> dict[str, dict[str, Any]]:
-    """Builds all units (through datatrove's executor) and writes the manifest."""
-    executor = executor or cfg.prep.executor
-    run_with_datatrove(cfg, executor=executor, force=force, progress=progress)
+def run_prep(cfg: RunConfig, force: bool = False, executor: str | None = None, progress: bool = True) -> dict[str, dict[str, Any]] | Submitted:
+    """Every unit's stats, with the manifest written; or the Slurm job still building some."""
+    submitted = executors.run(cfg, executor or cfg.prep.executor, force=force, progress=progress)
+    if submitted is not None:
+        return submitted
     stats = {}
     for unit in jobs.units(cfg):
         path = layout.of(cfg).unit(unit) / STATS
@@ -27,7 +29,9 @@ def run_prep(cfg: RunConfig, force: bool = False, executor: str | None = None, p
 
 def stage(cfg: RunConfig, progress: bool) -> StageReport:
     before = {unit: unit_status(cfg, unit) for unit in jobs.units(cfg)}
-    stats = run_prep(cfg, executor="local", progress=progress)
+    stats = run_prep(cfg, progress=progress)
+    if isinstance(stats, Submitted):
+        return StageReport(f"waiting for Slurm job {stats.job_id}", pending=stats.message(cfg.path))
     tokens = sum(o["tokens"] for s in stats.values() for o in s["outputs"])
     return StageReport(
         f"{len(stats)} units, {tokens:,} tokens",

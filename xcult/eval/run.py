@@ -160,6 +160,7 @@ def run_eval(cfg: RunConfig, progress: bool = True) -> dict:
     from tokenizers import Tokenizer
 
     from xcult.eval.diagnostics import load_heldout
+    from xcult.eval.tensorboard import write_curves
     from xcult.eval.transfer import instance_table, main_table, transfer_table
 
     e = cfg.eval
@@ -228,6 +229,9 @@ def run_eval(cfg: RunConfig, progress: bool = True) -> dict:
     diag = [pl.read_parquet(p) for p in sorted((out / "diagnostics").glob("*.parquet"))]
     if diag:
         write_parquet_atomic(lay.eval_table("diagnostics"), pl.concat(diag, how="diagonal").sort("culture", "setting", "step"))
+    curves = []
+    for lang in langs:
+        curves += write_curves(acc.filter(pl.col("culture").is_in([c for c in e.cultures if e.lang(c) == lang])), {s: lay.checkpoints_for(lang, s) for s in SETTINGS})
     stats = {
         "checkpoints_scored": len(todo),
         "checkpoints_rescored": len(stale),
@@ -236,6 +240,7 @@ def run_eval(cfg: RunConfig, progress: bool = True) -> dict:
         "questions_scored": n_questions,
         "seconds": round(seconds, 2),
         "questions_per_second": round(n_questions / seconds, 2) if todo and seconds > 0 else None,
+        "tensorboard": [str(p) for p in curves],
         "eval": asdict(e),
     }
     write_json_atomic(out / "stats.json", stats)

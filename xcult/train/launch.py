@@ -9,6 +9,7 @@ Everything that can be checked is checked here, before any process starts.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import math
 import os
 import shlex
@@ -81,7 +82,7 @@ def _inputs(cfg: RunConfig, run: Run) -> list[Path]:
 def _settings(job: dict) -> dict:
     """What a run's weights depend on: the job without paths of its own, logging and the
     CPU thread count."""
-    return {k: v for k, v in job.items() if k not in ("out", "cache_dir", "log_every", "threads")}
+    return {k: v for k, v in job.items() if k not in ("out", "cache_dir", "log_every", "threads", "experiment", "tensorboard", "wandb")}
 
 
 def run_status(cfg: RunConfig, run: Run) -> completion.Status:
@@ -193,6 +194,12 @@ def job(cfg: RunConfig, run: Run, dry_run: bool = False) -> dict:
         "distributed_optimizer": t.distributed_optimizer == "on" or (t.distributed_optimizer == "auto" and cuda),
         "log_every": t.log_every,
         "threads": t.threads,
+        "experiment": cfg.experiment.name,
+        "tensorboard": str(layout.Layout.tensorboard(run_dir(cfg, run))),
+        # One W&B run per xcult run (its id from the run directory), resumed across launches.
+        "wandb": {"project": t.wandb_project, "entity": t.wandb_entity, "id": "xcult-" + hashlib.sha1(str(run_dir(cfg, run).resolve()).encode()).hexdigest()[:16]}
+        if t.wandb_project
+        else None,
     }
 
 
