@@ -13,7 +13,7 @@ EXTRAS ?= train,eval,judge,dense,report,scale,wandb,test,bench
 VLLM_VENV := .venv-vllm
 VLLM_TORCH := torch==2.13.0
 
-.PHONY: setup demo test test-rust test-python test-vllm
+.PHONY: setup demo test test-rust test-python test-vllm gpu-bundle
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml Cargo.toml rust_core/Cargo.toml $(wildcard rust_core/src/*.rs)
@@ -46,3 +46,7 @@ $(VLLM_VENV)/.installed: pyproject.toml Cargo.toml rust_core/Cargo.toml $(wildca
 
 test-vllm: $(VLLM_VENV)/.installed
 	XCULT_REQUIRE_VLLM=1 VLLM_CPU_KVCACHE_SPACE=1 $(VLLM_VENV)/bin/python -m pytest -m vllm tests/density/test_judge_vllm.py
+
+# What benchmarks/gpu_check.sh needs on a GPU machine with no network (.gpu/, ~20 MB).
+gpu-bundle: setup
+	bash benchmarks/gpu_bundle.sh

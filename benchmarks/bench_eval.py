@@ -24,8 +24,9 @@ import torch
 from tokenizers import Tokenizer
 
 from xcult.eval.backends import load_model
-from xcult.eval.hf import write_random_qwen2
+from xcult.eval.hf import random_shape, write_random_qwen2
 from xcult.eval.scoring import ClozeScorer
+from xcult.presets import PRESETS
 from xcult.probes import BLANK, load_culture
 from xcult.tokenizer import qwen25_tokenizer
 
@@ -62,20 +63,22 @@ def main() -> None:
     ap.add_argument("--lang", default="en", help="question language: en or the culture's")
     ap.add_argument("--hidden", type=int, default=128)
     ap.add_argument("--layers", type=int, default=2)
+    ap.add_argument("--shape", choices=sorted(PRESETS), help="a model preset's shape instead of --hidden/--layers (qwen2.5-0.5b: the paper's)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--work", default="bench_out/eval")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     work = Path(args.work)
     tok_path = qwen25_tokenizer(work)
-    model_dir = work / f"qwen2-random-h{args.hidden}-l{args.layers}"
+    shape = random_shape(args.hidden, args.layers, args.shape)
+    model_dir = work / f"qwen2-random-h{shape['hidden']}-l{shape['layers']}-f{shape['intermediate']}"
     if not (model_dir / "config.json").exists():
-        write_random_qwen2(model_dir, tok_path, layers=args.layers, hidden=args.hidden, heads=args.hidden // 32, kv_heads=max(1, args.hidden // 64))
+        write_random_qwen2(model_dir, tok_path, **shape)
     tok = Tokenizer.from_file(str(tok_path))
     items = load_culture(args.probes, args.culture).items(args.lang)
     n = len(items)
     dev = "cuda" if torch.cuda.is_available() else "cpu"
-    print(f"{n} {args.culture} questions in {args.lang}, random Qwen2 h={args.hidden} L={args.layers}, vocab 151,936, {dev}, {args.threads} threads")
+    print(f"{n} {args.culture} questions in {args.lang}, random Qwen2 {args.shape or ''} h={shape['hidden']} L={shape['layers']}, vocab 151,936, {dev}, {args.threads} threads")
 
     bf16 = load_model("hf", model_dir, dev, "bf16")
     fp32 = load_model("hf", model_dir, dev, "fp32")

@@ -43,51 +43,58 @@ def main() -> None:
     ap.add_argument("--pairs", type=int, default=512)
     ap.add_argument("--hidden", type=int, default=128)
     ap.add_argument("--layers", type=int, default=4)
+    ap.add_argument("--shape", help="a model preset's shape instead of --hidden/--layers (qwen2.5-0.5b: the paper's)")
+    ap.add_argument("--no-vllm", action="store_true", help="only the transformers judge against the generate loop (a machine without vLLM)")
     args = ap.parse_args()
 
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from xcult.config import JudgeConfig
-    from xcult.density.judge import TransformersJudge, VllmJudge
-    from xcult.eval.hf import write_random_qwen2
+    from xcult.density.judges import TransformersJudge, VllmJudge
+    from xcult.eval.hf import random_shape, write_random_qwen2
     from xcult.tokenizer import qwen25_tokenizer
 
     d = Path(tempfile.mkdtemp())
-    model_dir = write_random_qwen2(d / "model", qwen25_tokenizer(d / "tok"), layers=args.layers, hidden=args.hidden, heads=args.hidden // 32, kv_heads=1)
+    shape = random_shape(args.hidden, args.layers, args.shape) | ({} if args.shape else {"kv_heads": 1})
+    model_dir = write_random_qwen2(d / "model", qwen25_tokenizer(d / "tok"), **shape)
     statements, chunks = pairs(args.pairs, random.Random(0))
     device = "cuda" if torch.cuda.is_available() else "cpu"
 
-    judge = VllmJudge(JudgeConfig(backend="vllm", model=str(model_dir), device=device, max_model_len=2048, batch_size=args.pairs))
-    prompts = judge.prompts.build(statements, chunks)
-    judge.p_yes(statements[:8], chunks[:8])  # warm-up
-    t = time.perf_counter()
-    fast = judge.p_yes(statements, chunks)
-    t_vllm = time.perf_counter() - t
-    judge.close()
+    fast, t_vllm = None, None
+    if not args.no_vllm:
+        judge = VllmJudge(JudgeConfig(backend="vllm", model=str(model_dir), device=device, max_model_len=2048, batch_size=args.pairs))
+        judge.p_yes(statements[:8], chunks[:8])  # warm-up
+        t = time.perf_counter()
+        fast = judge.p_yes(statements, chunks)
+        t_vllm = time.perf_counter() - t
+        judge.close()
 
     batched = TransformersJudge(JudgeConfig(backend="transformers", model=str(model_dir), device=device, dtype="bf16", max_model_len=2048))
+    prompts = batched.prompts.build(statements, chunks)
     batched.p_yes(statements[:8], chunks[:8])
     t = time.perf_counter()
-    batched.p_yes(statements, chunks)
+    mine = batched.p_yes(statements, chunks)
     t_batched = time.perf_counter() - t
 
     dtype = torch.bfloat16
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype).to(device).eval()
     tok = AutoTokenizer.from_pretrained(model_dir)
     n_ref = min(len(prompts), 128)  # the loop is slow; its rate is per pair
-    generate_loop(model, tok, prompts[:4], judge.prompts.yes_ids, judge.prompts.no_ids)
+    generate_loop(model, tok, prompts[:4], batched.prompts.yes_ids, batched.prompts.no_ids)
     t = time.perf_counter()
-    slow = generate_loop(model, tok, prompts[:n_ref], judge.prompts.yes_ids, judge.prompts.no_ids)
+    slow = generate_loop(model, tok, prompts[:n_ref], batched.prompts.yes_ids, batched.prompts.no_ids)
     t_hf = time.perf_counter() - t
 
     tokens = sum(len(p) for p in prompts)
-    diff = max(abs(a - b) for a, b in zip(fast, slow))
-    print(f"model: Qwen2 h{args.hidden} L{args.layers}, full Qwen vocabulary; {args.pairs} pairs, {tokens / len(prompts):.0f} prompt tokens each; {device}")
-    print(f"vLLM judge:              {len(prompts) / t_vllm:8.1f} pairs/s")
-    print(f"xcult transformers judge (batched forward): {len(prompts) / t_batched:8.1f} pairs/s")
-    print(f"transformers generate:   {n_ref / t_hf:8.1f} pairs/s ({n_ref} pairs)")
-    print(f"ratio: {(len(prompts) / t_vllm) / (n_ref / t_hf):.1f}x (goal >= 10x); max |P(yes) difference| {diff:.4f} (both bf16)")
+    anchor = n_ref / t_hf
+    print(f"model: Qwen2 {args.shape or ''} h{shape['hidden']} L{shape['layers']}, full Qwen vocabulary; {args.pairs} pairs, {tokens / len(prompts):.0f} prompt tokens each; {device}")
+    if fast is not None:
+        diff = max(abs(a - b) for a, b in zip(fast, slow))
+        print(f"vLLM judge:              {len(prompts) / t_vllm:8.1f} pairs/s  {(len(prompts) / t_vllm) / anchor:.1f}x; max |P(yes) difference| {diff:.4f} (both bf16)")
+    diff = max(abs(a - b) for a, b in zip(mine, slow))
+    print(f"xcult transformers judge (batched forward): {len(prompts) / t_batched:8.1f} pairs/s  {(len(prompts) / t_batched) / anchor:.1f}x; max |P(yes) difference| {diff:.4f} (both bf16)")
+    print(f"transformers generate:   {anchor:8.1f} pairs/s ({n_ref} pairs; the anchor)")
 
 
 if __name__ == "__main__":

