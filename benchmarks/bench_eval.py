@@ -1,16 +1,23 @@
 """Cloze scoring speed against the paper's released loop, same model, same questions, one run:
 
-  paper-bf16   the released script, re-implemented faithfully: bf16 model, one forward per
-               option (grad enabled, as released), full logits, bf16 cross-entropy,
-               stable sort (first-listed option wins ties)
-  paper-fp32   the same loop in fp32: the exact reference for xcult's default scores
-  xcult        `ClozeScorer` default: batched, shared prefix, chunked fp32 log-softmax
-  xcult-paper  `ClozeScorer(mode="paper")`: must reproduce paper-bf16 bit for bit
+  paper-bf16     the released script, re-implemented faithfully: bf16 model, one forward
+                 per option (grad enabled, as released), full logits, bf16 cross-entropy,
+                 stable sort (first-listed option wins ties)
+  paper-fp32     the same loop in fp32, grad enabled as released
+  paper-nograd   the same fp32 loop under no_grad: the exact reference for xcult's
+                 scores, and the anchor that says what batching and prefix reuse buy
+                 beyond what no_grad buys
+  xcult-nocache  `ClozeScorer` with a backend that has no KV cache: batched, the LM head
+                 on the shared prefix once, chunked fp32 log-softmax
+  xcult          `ClozeScorer` default on the Hugging Face backend: the same plus the
+                 body on the shared prefix once (its KV cache continued by each option)
+  xcult-paper    `ClozeScorer(mode="paper")`: must reproduce paper-bf16 bit for bit
 
-Prints questions/s, the ratio to paper-bf16, and differing predictions (must be 0 for
-xcult vs paper-fp32 and for xcult-paper vs paper-bf16), plus tie counts.
+Prints questions/s, the ratios to paper-bf16 and paper-nograd, and differing predictions
+(must be 0 for xcult* vs paper-nograd and for xcult-paper vs paper-bf16), plus ties.
 
     python benchmarks/bench_eval.py [--probes ../shared/data/probes] [--culture zh] [--lang en]
+        [--shape qwen2.5-0.5b] [--subset 40]
 """
 
 from __future__ import annotations
@@ -50,6 +57,15 @@ def paper_loop(model, tok: Tokenizer, items) -> tuple[list[int], list[int]]:
     return preds, ties
 
 
+class WithoutCache:
+    """A backend's view without `hidden_states_after`: the scorer's path for backends
+    that cannot continue a KV cache (Megatron checkpoints)."""
+
+    def __init__(self, model):
+        self.device, self.dtype = model.device, model.dtype
+        self.hidden_states, self.output_weight = model.hidden_states, model.output_weight
+
+
 def timed(fn):
     t = time.perf_counter()
     out = fn()
@@ -65,6 +81,8 @@ def main() -> None:
     ap.add_argument("--layers", type=int, default=2)
     ap.add_argument("--shape", choices=sorted(PRESETS), help="a model preset's shape instead of --hidden/--layers (qwen2.5-0.5b: the paper's)")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--subset", type=int, default=None, help="the first N questions only (a real-size model on CPU)")
+    ap.add_argument("--no-paper-mode", action="store_true", help="skip xcult-paper (as slow as paper-bf16 by design)")
     ap.add_argument("--work", default="bench_out/eval")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -75,7 +93,7 @@ def main() -> None:
     if not (model_dir / "config.json").exists():
         write_random_qwen2(model_dir, tok_path, **shape)
     tok = Tokenizer.from_file(str(tok_path))
-    items = load_culture(args.probes, args.culture).items(args.lang)
+    items = load_culture(args.probes, args.culture).items(args.lang)[: args.subset]
     n = len(items)
     dev = "cuda" if torch.cuda.is_available() else "cpu"
     print(f"{n} {args.culture} questions in {args.lang}, random Qwen2 {args.shape or ''} h={shape['hidden']} L={shape['layers']}, vocab 151,936, {dev}, {args.threads} threads")
@@ -83,24 +101,29 @@ def main() -> None:
     bf16 = load_model("hf", model_dir, dev, "bf16")
     fp32 = load_model("hf", model_dir, dev, "fp32")
     (p_bf16, t_bf16), s_bf16 = timed(lambda: paper_loop(bf16.model, tok, items))
-    with torch.inference_mode():
+    (p_grad, _), s_grad = timed(lambda: paper_loop(fp32.model, tok, items))
+    with torch.no_grad():
         (p_fp32, _), s_fp32 = timed(lambda: paper_loop(fp32.model, tok, items))
+    nc, s_nc = timed(lambda: ClozeScorer(WithoutCache(fp32), tok, EOS).score(items))
     xc, s_xc = timed(lambda: ClozeScorer(fp32, tok, EOS).score(items))
-    xp, s_xp = timed(lambda: ClozeScorer(bf16, tok, EOS, mode="paper").score(items))
+    xp, s_xp = (None, None) if args.no_paper_mode else timed(lambda: ClozeScorer(bf16, tok, EOS, mode="paper").score(items))
 
     gold = [it.answer_index for it in items]
     rows = [
         ("paper-bf16", s_bf16, p_bf16, t_bf16, None),
-        ("paper-fp32", s_fp32, p_fp32, None, None),
+        ("paper-fp32", s_grad, p_grad, None, p_fp32),
+        ("paper-nograd", s_fp32, p_fp32, None, None),
+        ("xcult-nocache", s_nc, [r.prediction for r in nc], [r.n_tied for r in nc], p_fp32),
         ("xcult", s_xc, [r.prediction for r in xc], [r.n_tied for r in xc], p_fp32),
-        ("xcult-paper", s_xp, [r.prediction for r in xp], [r.n_tied for r in xp], p_bf16),
-    ]
-    print(f"{'':12} {'q/s':>8} {'ratio':>7} {'acc':>7} {'tied@top':>9} {'differ':>7}")
+    ] + ([] if xp is None else [("xcult-paper", s_xp, [r.prediction for r in xp], [r.n_tied for r in xp], p_bf16)])
+    gap = max(float(abs(a.scores - b.scores).max()) for a, b in zip(xc, nc))
+    print(f"max |score difference| xcult vs xcult-nocache: {gap:.2e}")
+    print(f"{'':14} {'q/s':>8} {'vs bf16':>8} {'vs nograd':>9} {'acc':>7} {'tied@top':>9} {'differ':>7}")
     for name, secs, preds, ties, ref in rows:
         acc = np.mean([p == g for p, g in zip(preds, gold)])
         tied = "-" if ties is None else str(sum(t > 1 for t in ties))
         differ = "-" if ref is None else str(sum(a != b for a, b in zip(preds, ref)))
-        print(f"{name:12} {n / secs:8.1f} {s_bf16 / secs:6.1f}x {acc:7.3f} {tied:>9} {differ:>7}")
+        print(f"{name:14} {n / secs:8.2f} {s_bf16 / secs:7.1f}x {s_fp32 / secs:8.1f}x {acc:7.3f} {tied:>9} {differ:>7}")
     # How much of bf16 accuracy is tie-breaking toward the first-listed option.
     first = np.mean([g == 0 for g in gold])
     print(f"answer listed first in {first:.0%} of items; paper-bf16 picks option 0 in {np.mean([p == 0 for p in p_bf16]):.0%}")

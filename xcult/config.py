@@ -50,6 +50,9 @@ class EnglishConfig:
     keep_scripts: list[str] = field(default_factory=lambda: ["Latin"])
     min_chars: int = 1
     budget_tokens: int | None = None
+    # Build this unit as this many executor tasks (byte ranges of the inputs), then a
+    # merge: the same documents, tokens and bytes as one task (rust_core/src/readers.rs).
+    tasks: int = 1
 
 
 @dataclass(frozen=True)
@@ -495,6 +498,7 @@ def validate(cfg: RunConfig) -> None:
         checks.append((bool(p.english.paths), "prep.english.paths", "must name at least one file"))
         checks.append((p.english.budget_tokens is None or p.english.budget_tokens > 0, "prep.english.budget_tokens", "must be positive"))
         checks.append((p.english.min_chars >= 0, "prep.english.min_chars", "must be 0 or more"))
+        checks.append((p.english.tasks >= 1, "prep.english.tasks", "must be 1 or more"))
     for lang, lc in p.languages.items():
         k = f"prep.languages.{lang}"
         checks += [

@@ -95,6 +95,13 @@ class Layout:
     def unit_tmp(self, unit: str) -> Path:
         return self.prep / f".{unit}.tmp"
 
+    def unit_shard(self, unit: str, index: int, count: int) -> Path:
+        """The pool one task of a unit built by `count` tasks leaves for the merge."""
+        return self.unit_shards(unit) / f"{index:05d}-of-{count:05d}"
+
+    def unit_shards(self, unit: str) -> Path:
+        return self.prep / f".{unit}.shards"
+
     @property
     def tokenizer_cache(self) -> Path:
         return self.prep / "tokenizer"

@@ -99,7 +99,8 @@ fn settle<T>(outcome: Outcome<T>, stats: &mut InputStats, on_error: OnError, rec
 }
 
 /// Reads, filters and tokenizes documents into a pool until `budget` tokens (EOD
-/// included) are in it, or the inputs end.
+/// included) are in it, or the inputs end. `keep`: the pool stays on disk for a merge.
+#[allow(clippy::too_many_arguments)]
 pub fn pool_docs(
     src: &DocSource,
     filter: &ScriptFilter,
@@ -110,12 +111,13 @@ pub fn pool_docs(
     name: &str,
     rec: &mut Recorder,
     bar: &ProgressBar,
+    keep: bool,
 ) -> Result<(Pool, InputStats)> {
     let mut stats = InputStats::default();
     let mut pool = PoolWriter::create(work, name)?;
     let mut tokens = 0u64;
     stream(
-        |sink| read_docs(&src.paths, &src.format, engine.batch_bytes, sink),
+        |sink| read_docs(&src.paths, &src.format, engine.batch_bytes, src.shard, sink),
         |batch| {
             stats.records_read += batch.len() as u64;
             let results: Vec<(u32, u64, Outcome<(String, Vec<u32>)>)> = batch
@@ -154,7 +156,7 @@ pub fn pool_docs(
             Ok(!budget.is_some_and(|b| tokens >= b))
         },
     )?;
-    Ok((pool.finish()?, stats))
+    Ok((if keep { pool.finish_to_disk()? } else { pool.finish()? }, stats))
 }
 
 pub struct PairPools {

@@ -44,6 +44,20 @@ pub enum Shortage {
 pub struct DocSource {
     pub paths: Vec<PathBuf>,
     pub format: DocFormat,
+    /// Read only this task's share of the inputs (a unit built by several tasks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<Shard>,
+}
+
+/// Task `index` of `count` building one monolingual unit. The inputs, laid end to end,
+/// are cut into `count` equal byte ranges; a task reads the records that start in its
+/// range (lines of uncompressed JSONL/text; a compressed or Parquet file whole, in the
+/// range where it starts), with their line numbers in the whole file.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Shard {
+    pub index: u32,
+    pub count: u32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -78,6 +92,10 @@ pub struct MonolingualJob {
     pub budget_tokens: Option<u64>,
     pub engine: Engine,
     pub out_dir: PathBuf,
+    /// The merge of a unit built by several tasks: their pool directories, in task
+    /// order, instead of reading `source` (whose paths still name the inputs).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pools: Vec<PathBuf>,
 }
 
 /// A continued-pretraining language: monolingual text plus parallel pairs mixed at

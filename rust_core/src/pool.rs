@@ -16,6 +16,27 @@ pub struct DocEntry {
     pub text_len: u32,
     pub file: u32,
     pub line: u64,
+    /// Which of the pool's files (one per task of a merged pool) holds the document.
+    pub seg: u32,
+}
+
+const ENTRY_BYTES: usize = 8 + 4 + 8 + 4 + 4 + 8;
+
+impl DocEntry {
+    fn to_bytes(self, out: &mut Vec<u8>) {
+        out.extend(self.tok_off.to_le_bytes());
+        out.extend(self.tok_len.to_le_bytes());
+        out.extend(self.text_off.to_le_bytes());
+        out.extend(self.text_len.to_le_bytes());
+        out.extend(self.file.to_le_bytes());
+        out.extend(self.line.to_le_bytes());
+    }
+
+    fn from_bytes(b: &[u8]) -> Self {
+        let u64_at = |i: usize| u64::from_le_bytes(b[i..i + 8].try_into().unwrap());
+        let u32_at = |i: usize| u32::from_le_bytes(b[i..i + 4].try_into().unwrap());
+        DocEntry { tok_off: u64_at(0), tok_len: u32_at(8), text_off: u64_at(12), text_len: u32_at(20), file: u32_at(24), line: u64_at(28), seg: 0 }
+    }
 }
 
 pub struct PoolWriter {
@@ -53,6 +74,7 @@ impl PoolWriter {
             text_len: text.len() as u32,
             file,
             line,
+            seg: 0,
         });
         self.tok_off += tokens.len() as u64;
         self.text_off += text.len() as u64;
@@ -62,34 +84,79 @@ impl PoolWriter {
     pub fn finish(mut self) -> Result<Pool> {
         self.tokens.flush().at(&self.paths.0)?;
         self.text.flush().at(&self.paths.1)?;
-        let tokens = File::open(&self.paths.0).at(&self.paths.0)?;
-        let text = File::open(&self.paths.1).at(&self.paths.1)?;
-        Ok(Pool { tokens, text, paths: self.paths, entries: self.entries })
+        let seg = Segment::open(self.paths)?;
+        Ok(Pool { segs: vec![seg], entries: self.entries })
+    }
+
+    /// Finishes the pool and keeps it: `{name}.entries` beside its token and text files,
+    /// for `Pool::merge` in another process.
+    pub fn finish_to_disk(self) -> Result<Pool> {
+        let entries_path = self.paths.0.with_extension("entries");
+        let pool = self.finish()?;
+        let mut bytes = Vec::with_capacity(pool.entries.len() * ENTRY_BYTES);
+        pool.entries.iter().for_each(|e| e.to_bytes(&mut bytes));
+        std::fs::write(&entries_path, bytes).at(&entries_path)?;
+        Ok(pool)
+    }
+}
+
+struct Segment {
+    tokens: File,
+    text: File,
+    paths: (PathBuf, PathBuf),
+}
+
+impl Segment {
+    fn open(paths: (PathBuf, PathBuf)) -> Result<Self> {
+        Ok(Segment { tokens: File::open(&paths.0).at(&paths.0)?, text: File::open(&paths.1).at(&paths.1)?, paths })
     }
 }
 
 /// A finished pool, read with positioned reads (no mmap, so resident memory stays
 /// bounded whatever the pool's size).
 pub struct Pool {
-    tokens: File,
-    text: File,
-    paths: (PathBuf, PathBuf),
+    segs: Vec<Segment>,
     pub entries: Vec<DocEntry>,
 }
 
 impl Pool {
+    /// The pools `finish_to_disk` left as `{name}.*` in `dirs`, one after the other, cut
+    /// where a single reader would have stopped: a document is kept while the tokens
+    /// before it (EOD included) are under `budget`. Returns the pool and how many
+    /// documents the cut dropped.
+    pub fn merge(dirs: &[PathBuf], name: &str, budget: Option<u64>) -> Result<(Pool, u64)> {
+        let (mut segs, mut entries, mut cut, mut tokens) = (Vec::new(), Vec::new(), 0u64, 0u64);
+        for (seg, dir) in dirs.iter().enumerate() {
+            let ep = dir.join(format!("{name}.entries"));
+            let bytes = std::fs::read(&ep).at(&ep)?;
+            for b in bytes.chunks_exact(ENTRY_BYTES) {
+                if budget.is_some_and(|b| tokens >= b) {
+                    cut += 1;
+                    continue;
+                }
+                let e = DocEntry { seg: seg as u32, ..DocEntry::from_bytes(b) };
+                tokens += e.tok_len as u64 + 1;
+                entries.push(e);
+            }
+            segs.push(Segment::open((dir.join(format!("{name}.tokens")), dir.join(format!("{name}.text"))))?);
+        }
+        Ok((Pool { segs, entries }, cut))
+    }
+
     pub fn tokens(&self, i: usize, out: &mut Vec<u32>) -> Result<()> {
         let e = self.entries[i];
+        let seg = &self.segs[e.seg as usize];
         let mut buf = vec![0u8; e.tok_len as usize * 4];
-        self.tokens.read_exact_at(&mut buf, e.tok_off * 4).at(&self.paths.0)?;
+        seg.tokens.read_exact_at(&mut buf, e.tok_off * 4).at(&seg.paths.0)?;
         out.extend(buf.chunks_exact(4).map(|c| u32::from_le_bytes(c.try_into().unwrap())));
         Ok(())
     }
 
     pub fn text(&self, i: usize) -> Result<String> {
         let e = self.entries[i];
+        let seg = &self.segs[e.seg as usize];
         let mut buf = vec![0u8; e.text_len as usize];
-        self.text.read_exact_at(&mut buf, e.text_off).at(&self.paths.1)?;
+        seg.text.read_exact_at(&mut buf, e.text_off).at(&seg.paths.1)?;
         Ok(String::from_utf8(buf).expect("pool text is UTF-8"))
     }
 }

@@ -15,7 +15,7 @@ use crate::job::{BilingualJob, MonolingualJob, Shortage};
 use crate::output::write_output;
 use crate::pool::Pool;
 use crate::script::ScriptFilter;
-use crate::stats::{tokenizer_stats, Selection, StageStats};
+use crate::stats::{tokenizer_stats, InputStats, Selection, StageStats};
 use crate::tokenize::TextTokenizer;
 
 fn progress(enabled: bool, label: &str) -> ProgressBar {
@@ -50,7 +50,11 @@ pub fn run_monolingual(job: &MonolingualJob) -> Result<StageStats> {
     let mut rec = Recorder::new(&job.out_dir);
     let bar = progress(engine.progress, &job.name);
     thread_pool(engine.threads)?.install(|| {
-        let (pool, stats) = pool_docs(&job.source, &filter, &tok, engine, job.budget_tokens, &work, &job.name, &mut rec, &bar)?;
+        let (pool, stats) = if job.pools.is_empty() {
+            pool_docs(&job.source, &filter, &tok, engine, job.budget_tokens, &work, &job.name, &mut rec, &bar, false)?
+        } else {
+            merge_pools(job)?
+        };
         if pool.entries.is_empty() {
             let skipped: u64 = stats.skipped.values().sum();
             let dropped: u64 = stats.dropped.values().sum();
@@ -95,6 +99,54 @@ pub fn run_monolingual(job: &MonolingualJob) -> Result<StageStats> {
             seconds: start.elapsed().as_secs_f64(),
         })
     })
+}
+
+/// The pool directory of one shard of a unit (`job.source.shard`): its documents read,
+/// filtered and tokenized as the single reader would (up to the budget: a later shard
+/// never needs more), kept on disk with `ingest.json` (its counts) and any skips.
+pub fn ingest_monolingual(job: &MonolingualJob) -> Result<InputStats> {
+    if job.source.shard.is_none() {
+        return Err(Error::config("prep", "a shard of a unit needs source.shard"));
+    }
+    let engine = &job.engine;
+    let filter = ScriptFilter::new(&job.filter.keep_scripts, job.filter.min_chars, "filter.keep_scripts")?;
+    let tok = TextTokenizer::load(&engine.tokenizer.path, &engine.tokenizer.eod, engine.tokenizer.implementation)?;
+    std::fs::create_dir_all(&job.out_dir).at(&job.out_dir)?;
+    let mut rec = Recorder::new(&job.out_dir);
+    let bar = progress(engine.progress, &job.name);
+    let (_, stats) = thread_pool(engine.threads)?
+        .install(|| pool_docs(&job.source, &filter, &tok, engine, job.budget_tokens, &job.out_dir, POOL, &mut rec, &bar, true))?;
+    rec.finish()?;
+    let path = job.out_dir.join("ingest.json");
+    std::fs::write(&path, serde_json::to_vec(&stats).expect("stats serialize")).at(&path)?;
+    bar.finish_and_clear();
+    Ok(stats)
+}
+
+const POOL: &str = "pool";
+
+/// The shards' pools as one, cut at the budget, with their counts summed and their
+/// skipped records in `skipped.jsonl` in input order.
+fn merge_pools(job: &MonolingualJob) -> Result<(Pool, InputStats)> {
+    let (pool, cut) = Pool::merge(&job.pools, POOL, job.budget_tokens)?;
+    let mut stats = InputStats::default();
+    let mut skipped = Vec::new();
+    for dir in &job.pools {
+        let path = dir.join("ingest.json");
+        let bytes = std::fs::read(&path).at(&path)?;
+        stats.absorb(serde_json::from_slice(&bytes).map_err(|e| Error::input(&path, None, format!("not a shard's counts: {e}")))?);
+        let skips = dir.join("skipped.jsonl");
+        if skips.exists() {
+            skipped.extend(std::fs::read(&skips).at(&skips)?);
+        }
+    }
+    if !skipped.is_empty() {
+        let path = job.out_dir.join("skipped.jsonl");
+        std::fs::write(&path, skipped).at(&path)?;
+    }
+    stats.documents_kept = pool.entries.len() as u64;
+    stats.stopped_at_budget |= cut > 0;
+    Ok((pool, stats))
 }
 
 fn tempfile_dir(out_dir: &Path) -> Result<PathBuf> {
@@ -149,7 +201,7 @@ pub fn run_bilingual(job: &BilingualJob) -> Result<StageStats> {
         }
         let mono_target = (par_tokens as f64 * r).ceil() as u64;
         let (mono, mono_stats) =
-            pool_docs(&job.mono, &xx_filter, &tok, engine, Some(mono_target), &work, "mono", &mut rec, &bar)?;
+            pool_docs(&job.mono, &xx_filter, &tok, engine, Some(mono_target), &work, "mono", &mut rec, &bar, false)?;
         let mono_avail: u64 = (0..mono.entries.len()).map(|i| doc_tokens(&mono, i)).sum();
         if mono_avail < mono_target {
             if job.shortage == Shortage::Error {

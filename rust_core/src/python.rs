@@ -52,6 +52,14 @@ fn prep_monolingual(py: Python<'_>, job_json: &str) -> PyResult<String> {
     Ok(serde_json::to_string(&stats).expect("stats serialize"))
 }
 
+/// Reads one shard of a monolingual unit into a pool directory (job JSON in, counts out).
+#[pyfunction]
+fn prep_monolingual_shard(py: Python<'_>, job_json: &str) -> PyResult<String> {
+    let job: MonolingualJob = parse(job_json, "prep job")?;
+    let stats = py.allow_threads(|| prep::ingest_monolingual(&job)).map_err(to_py)?;
+    Ok(serde_json::to_string(&stats).expect("stats serialize"))
+}
+
 /// Builds one language's with- and without-bridges corpora (job JSON in, stats JSON out).
 #[pyfunction]
 fn prep_bilingual(py: Python<'_>, job_json: &str) -> PyResult<String> {
@@ -198,6 +206,7 @@ fn analyze(py: Python<'_>, language: &str, texts: Vec<String>) -> PyResult<Vec<V
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_function(wrap_pyfunction!(prep_monolingual, m)?)?;
+    m.add_function(wrap_pyfunction!(prep_monolingual_shard, m)?)?;
     m.add_function(wrap_pyfunction!(prep_bilingual, m)?)?;
     m.add_function(wrap_pyfunction!(roundtrip_job, m)?)?;
     m.add_function(wrap_pyfunction!(hash_files, m)?)?;

@@ -11,6 +11,7 @@ use parquet::arrow::ProjectionMask;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, InputKind, IoContext, Result};
+use crate::job::Shard;
 
 /// How monolingual documents are stored.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -91,12 +92,101 @@ fn next_line(r: &mut dyn BufRead, path: &Path, buf: &mut Vec<u8>) -> Result<Opti
     Ok(Some(std::mem::take(buf)))
 }
 
+/// Which part of a file a task reads.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Part {
+    Whole,
+    /// The lines that start in these bytes of an uncompressed text file.
+    Bytes(u64, u64),
+    Nothing,
+}
+
+fn splittable(path: &Path, format: &DocFormat) -> bool {
+    let name = path.to_string_lossy();
+    !matches!(format, DocFormat::Parquet { .. }) && !name.ends_with(".gz") && !name.ends_with(".zst")
+}
+
+/// Each file's part for `shard` (see [`Shard`]).
+fn shard_parts(paths: &[PathBuf], format: &DocFormat, shard: Shard) -> Result<Vec<Part>> {
+    let sizes = paths.iter().map(|p| Ok(std::fs::metadata(p).at(p)?.len())).collect::<Result<Vec<u64>>>()?;
+    let total: u128 = sizes.iter().map(|&z| z as u128).sum();
+    let bound = |k: u32| (total * k as u128 / shard.count as u128) as u64;
+    let (lo, hi) = (bound(shard.index), if shard.index + 1 == shard.count { u64::MAX } else { bound(shard.index + 1) });
+    let mut at = 0u64;
+    let mut parts = Vec::new();
+    for (path, &size) in paths.iter().zip(&sizes) {
+        parts.push(if !splittable(path, format) || size == 0 {
+            if (lo..hi).contains(&at) { Part::Whole } else { Part::Nothing }
+        } else {
+            let (s, e) = (lo.max(at), hi.min(at + size));
+            if s < e { Part::Bytes(s - at, e - at) } else { Part::Nothing }
+        });
+        at += size;
+    }
+    Ok(parts)
+}
+
+/// The lines of an uncompressed file that start in bytes `start..end`, numbered as in
+/// the whole file.
+fn read_lines_in(path: &Path, start: u64, end: u64, mut each: impl FnMut(u64, Vec<u8>) -> Result<bool>) -> Result<()> {
+    use std::io::{Seek, SeekFrom};
+    let mut f = File::open(path).at(path)?;
+    let mut first = start;
+    if start > 0 {
+        let mut prev = [0u8; 1];
+        f.seek(SeekFrom::Start(start - 1)).at(path)?;
+        f.read_exact(&mut prev).at(path)?;
+        if prev[0] != b'\n' {
+            let mut r = BufReader::new(&mut f);
+            first += r.read_until(b'\n', &mut Vec::new()).at(path)? as u64;  // the rest of a line that started before
+        }
+    }
+    // Line numbers count the newlines before the first line read.
+    f.seek(SeekFrom::Start(0)).at(path)?;
+    let mut before = 0u64;
+    let mut left = first;
+    let mut buf = vec![0u8; 1 << 20];
+    while left > 0 {
+        let n = f.read(&mut buf[..left.min(1 << 20) as usize]).at(path)?;
+        if n == 0 {
+            break;
+        }
+        before += buf[..n].iter().filter(|&&b| b == b'\n').count() as u64;
+        left -= n as u64;
+    }
+    f.seek(SeekFrom::Start(first)).at(path)?;
+    let mut r = BufReader::with_capacity(1 << 20, f);
+    let (mut pos, mut line) = (first, before);
+    let mut buf = Vec::new();
+    while pos < end {
+        buf.clear();
+        let n = r.read_until(b'\n', &mut buf).at(path)?;
+        if n == 0 {
+            break;
+        }
+        pos += n as u64;
+        line += 1;
+        if buf.last() == Some(&b'\n') {
+            buf.pop();
+            if buf.last() == Some(&b'\r') {
+                buf.pop();
+            }
+        }
+        if !each(line, std::mem::take(&mut buf))? {
+            break;
+        }
+    }
+    Ok(())
+}
+
 /// Calls `sink` with batches of about `batch_bytes` until the inputs end or the sink
-/// answers `false`. Every file must hold at least one record.
+/// answers `false`. Every file read whole must hold at least one record; with a
+/// `shard`, only its part of the inputs is read.
 pub fn read_docs(
     paths: &[PathBuf],
     format: &DocFormat,
     batch_bytes: usize,
+    shard: Option<Shard>,
     mut sink: impl FnMut(Vec<Raw>) -> Result<bool>,
 ) -> Result<()> {
     let mut batch = Vec::new();
@@ -110,11 +200,28 @@ pub fn read_docs(
         }
         Ok(true)
     };
+    let parts = match shard {
+        Some(sh) => shard_parts(paths, format, sh)?,
+        None => vec![Part::Whole; paths.len()],
+    };
     for (i, path) in paths.iter().enumerate() {
         let file = i as u32;
         let mut records = 0u64;
-        match format {
-            DocFormat::Jsonl { .. } | DocFormat::Text => {
+        match (parts[i], format) {
+            (Part::Nothing, _) => continue,
+            (Part::Bytes(start, end), _) => {
+                let mut stopped = false;
+                read_lines_in(path, start, end, |line, data| {
+                    let go = push(Raw { file, line, data: RawData::Bytes(data) }, &mut batch, &mut size)?;
+                    stopped = !go;
+                    Ok(go)
+                })?;
+                if stopped {
+                    return Ok(());
+                }
+                continue;
+            }
+            (Part::Whole, DocFormat::Jsonl { .. } | DocFormat::Text) => {
                 let mut reader = open_lines(path)?;
                 let mut buf = Vec::new();
                 while let Some(line) = next_line(reader.as_mut(), path, &mut buf)? {
@@ -125,7 +232,7 @@ pub fn read_docs(
                     }
                 }
             }
-            DocFormat::Parquet { text_field } => {
+            (Part::Whole, DocFormat::Parquet { text_field }) => {
                 let f = File::open(path).at(path)?;
                 let parquet_err = |e: parquet::errors::ParquetError| Error::input(path, None, format!("parquet: {e}"));
                 let builder = ParquetRecordBatchReaderBuilder::try_new(f).map_err(parquet_err)?;
@@ -326,7 +433,7 @@ mod tests {
 
     fn collect_docs(paths: &[PathBuf], format: &DocFormat) -> Result<Vec<Result<Option<String>>>> {
         let mut out = Vec::new();
-        read_docs(paths, format, 10, |batch| {
+        read_docs(paths, format, 10, None, |batch| {
             for raw in batch {
                 let p = paths[raw.file as usize].clone();
                 out.push(decode_doc(raw, format, &p));
@@ -334,6 +441,48 @@ mod tests {
             Ok(true)
         })?;
         Ok(out)
+    }
+
+    fn records(paths: &[PathBuf], format: &DocFormat, shard: Option<Shard>) -> Vec<(u32, u64, Vec<u8>)> {
+        let mut out = Vec::new();
+        read_docs(paths, format, 7, shard, |batch| {
+            for raw in batch {
+                let data = match raw.data {
+                    RawData::Bytes(b) => b,
+                    _ => unreachable!(),
+                };
+                out.push((raw.file, raw.line, data));
+            }
+            Ok(true)
+        })
+        .unwrap();
+        out
+    }
+
+    #[test]
+    fn shards_read_every_record_once_with_its_whole_file_line() {
+        let dir = std::env::temp_dir().join(format!("xcult-shards-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let lines: Vec<String> = (0..98).map(|i| if i % 13 == 5 { String::new() } else { "x".repeat(i * 7 % 23) + &i.to_string() }).collect();
+        let a = dir.join("a.txt");
+        std::fs::write(&a, lines[..40].join("\n") + "\n").unwrap();
+        let b = dir.join("b.txt.gz"); // compressed: read whole by the task where it starts
+        let mut gz = flate2::write::GzEncoder::new(std::fs::File::create(&b).unwrap(), flate2::Compression::default());
+        gz.write_all((lines[40..60].join("\r\n") + "\r\n").as_bytes()).unwrap();
+        gz.finish().unwrap();
+        let c = dir.join("c.txt"); // no final newline
+        std::fs::write(&c, lines[60..].join("\n")).unwrap();
+        let paths = vec![a, b, c];
+        let whole = records(&paths, &DocFormat::Text, None);
+        assert_eq!(whole.len(), 98);
+        for count in [1, 2, 3, 5, 8, 40, 500] {
+            let mut joined = Vec::new();
+            for index in 0..count {
+                joined.extend(records(&paths, &DocFormat::Text, Some(Shard { index, count })));
+            }
+            assert_eq!(joined, whole, "{count} shards");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -2,13 +2,13 @@
 //! the selection of pairs and monolingual text, and the tokenizer.
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::megatron::TokenDtype;
 use crate::script::{removed_by_name, Removed};
 use crate::tokenize::TextTokenizer;
 
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 pub struct InputStats {
     pub records_read: u64,
     pub blank_lines: u64,
@@ -69,6 +69,19 @@ pub struct StageStats {
 
 impl InputStats {
     /// Adds one document's removed characters to the per-script counts.
+    /// Adds another task's counts (a unit built by several tasks).
+    pub fn absorb(&mut self, o: InputStats) {
+        self.records_read += o.records_read;
+        self.blank_lines += o.blank_lines;
+        self.documents_kept += o.documents_kept;
+        self.stopped_at_budget |= o.stopped_at_budget;
+        for (mine, theirs) in [(&mut self.dropped, o.dropped), (&mut self.skipped, o.skipped), (&mut self.chars_removed_by_script, o.chars_removed_by_script)] {
+            for (k, v) in theirs {
+                *mine.entry(k).or_default() += v;
+            }
+        }
+    }
+
     pub fn add_removed(&mut self, removed: &Removed) {
         for (name, n) in removed_by_name(removed) {
             *self.chars_removed_by_script.entry(name).or_default() += n;

@@ -7,7 +7,6 @@ XCULT_REQUIRE_RAY is set (as `.ci/run` does), when a missing one fails."""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -113,6 +112,22 @@ def test_slurm_submits_returns_at_once_and_a_rerun_takes_the_units(tmp_path, sam
     assert _files(tmp_path / "run") == local_build  # the same bytes as the local executor
 
 
+def test_slurm_builds_a_unit_as_many_tasks_then_merges_it(tmp_path, sample_inputs, slurm, local_build):
+    path = _slurm_config(tmp_path, sample_inputs, slurm)
+    path.write_text(path.read_text().replace("min_chars = 20\n", "min_chars = 20\ntasks = 3\n", 1))
+    cfg = load_config(path)
+    sub = run_prep(cfg, progress=False)
+    assert isinstance(sub, Submitted) and len(sub.job_ids) == 2  # the tasks, then the merges after them
+    merge_script = (tmp_path / "run" / "prep" / "datatrove" / "merge" / "launch_script.slurm").read_text()
+    assert "#SBATCH --array=0-0" in merge_script
+    build_script = (tmp_path / "run" / "prep" / "datatrove" / "launch_script.slurm").read_text()
+    assert "#SBATCH --array=0-4" in build_script  # en in 3 tasks, zh, bo
+    _wait(sub.job_id)
+    stats = run_prep(cfg, progress=False)
+    assert stats["en"]["tasks"] == 3
+    assert _files(tmp_path / "run") == local_build
+
+
 def test_slurm_job_that_fails_is_reported_with_its_logs(tmp_path, sample_inputs, slurm):
     inputs = tmp_path / "inputs"
     shutil.copytree(sample_inputs, inputs)
@@ -167,9 +182,10 @@ def test_ray_builds_the_units_of_the_local_executor(tmp_path, sample_inputs, loc
             raise
         pytest.skip("ray is not installed (pip install 'xcult[scale]')")
     settings = 'executor = "ray"\ncpus_per_task = 1\nmem_per_cpu_gb = 1'
-    cfg = load_config(write_config(tmp_path / "c.toml", sample_inputs, tmp_path / "run", extra=settings))
-    stats = run_prep(cfg, progress=False)
-    assert set(stats) == {"en", "zh", "bo"}
+    path = write_config(tmp_path / "c.toml", sample_inputs, tmp_path / "run", extra=settings)
+    path.write_text(path.read_text().replace("min_chars = 20\n", "min_chars = 20\ntasks = 2\n", 1))  # two rounds on Ray
+    stats = run_prep(load_config(path), progress=False)
+    assert set(stats) == {"en", "zh", "bo"} and stats["en"]["tasks"] == 2
     assert _files(tmp_path / "run") == local_build
-    merged = json.loads((tmp_path / "run" / "prep" / "datatrove" / "stats.json").read_text())
-    assert any(s.get("name") == "👑 - TOKENIZER: xcult prep" or "xcult prep" in str(s) for s in merged)
+    for logs in ("datatrove", "datatrove/merge"):  # datatrove's own record of each round
+        assert "xcult prep" in (tmp_path / "run" / "prep" / logs / "stats.json").read_text()

@@ -69,6 +69,30 @@ def test_scores_equal_reference(setup, metric):
             assert g.prediction == int(np.argmin(ref))
 
 
+class _WithoutCache:
+    """The HF backend without `hidden_states_after`: every option row runs in full."""
+
+    def __init__(self, model):
+        self.device, self.dtype = model.device, model.dtype
+        self.hidden_states, self.output_weight = model.hidden_states, model.output_weight
+
+
+def test_prefix_kv_cache_is_used_and_changes_no_score(setup, monkeypatch):
+    model, tok = setup
+    its = items()
+    calls = []
+    original = model.hidden_states_after
+    monkeypatch.setattr(model, "hidden_states_after", lambda p, r, s: calls.append((p.shape, s.shape)) or original(p, r, s))
+    cached = ClozeScorer(model, tok, EOS, batch_tokens=2048).score(its)
+    full = ClozeScorer(_WithoutCache(model), tok, EOS, batch_tokens=2048).score(its)
+    # Every question with more than the EOS in common went through a prefix pass.
+    assert sum(p[0] for p, _ in calls) == sum(encode(tok, EOS, it).prefix > 1 for it in its) > 0
+    assert all(s[0] == 4 * p[0] for p, s in calls)  # each cached prefix continued by its 4 options
+    for a, b in zip(cached, full):
+        np.testing.assert_allclose(a.scores, b.scores, rtol=1e-5, atol=1e-6)
+        assert a.prediction == b.prediction
+
+
 def test_answer_mask_covers_the_option_only(setup):
     _, tok = setup
     e = encode(tok, EOS, CRAFTED[1])

@@ -1,8 +1,11 @@
-"""The prep step on datatrove's executors, one task per unit still to build.
+"""The prep step on datatrove's executors, one task per unit still to build, or per
+share of a unit built by several tasks (`prep.english.tasks`), whose merges then run
+as a second round of tasks.
 
 - local: here, one task at a time (each unit already uses every core).
-- slurm: one array job through datatrove's `SlurmPipelineExecutor`; submission returns
-  at once with the job id (`Submitted`), recorded in `prep/submitted.json`. A later
+- slurm: one array job through datatrove's `SlurmPipelineExecutor` (and one for the
+  merges, after it); submission returns at once with the job ids (`Submitted`),
+  recorded in `prep/submitted.json`. A later
   `xcult prep` or `xcult run` reports the job while it is queued or running, takes the
   units it built (each has its completion record), and names the logs when it ended
   without building them.
@@ -30,8 +33,8 @@ from pathlib import Path
 from xcult import layout
 from xcult.config import RunConfig, slurm_minutes, validate
 from xcult.corpus import jobs
-from xcult.corpus.prep import unit_status
-from xcult.corpus.steps import PrepUnits
+from xcult.corpus.prep import shard_status, unit_status
+from xcult.corpus.steps import PrepUnits, item
 from xcult.errors import ConfigError, ExecutorError, UnwritablePathError, XcultError
 from xcult.io import write_json_atomic
 
@@ -41,18 +44,23 @@ _ACTIVE = {"PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "REQUEUED", "REQUE
 
 @dataclass(frozen=True)
 class Submitted:
-    """A Slurm job building `units`, queued or running; run the stage again after it."""
+    """Slurm jobs building `units`, queued or running; run the stage again after them."""
 
-    job_id: str
+    job_ids: list[str]
     units: list[str]
     logs: Path
     state: str  # "submitted" just now, else squeue's state (PENDING, RUNNING, ...)
 
+    @property
+    def job_id(self) -> str:
+        return ",".join(self.job_ids)
+
     def message(self, config_path: str) -> str:
         verb = "submitted" if self.state == "submitted" else f"still {self.state.lower()}:"
+        jobs_ = "job" if len(self.job_ids) == 1 else "jobs"
         return (
-            f"prep: {verb} Slurm job {self.job_id} building {', '.join(self.units)} "
-            f"(logs: {self.logs}/slurm_logs/{self.job_id}_*.out; watch: squeue -j {self.job_id}).\n"
+            f"prep: {verb} Slurm {jobs_} {self.job_id} building {', '.join(self.units)} "
+            f"(logs: {self.logs}/slurm_logs/<job>_*.out; watch: squeue -j {self.job_id}).\n"
             f"When it has finished, run `xcult prep {config_path}` (or `xcult run`) again: it takes the built units and writes the manifest."
         )
 
@@ -62,15 +70,33 @@ def run(cfg: RunConfig, executor: str, force: bool, progress: bool) -> Submitted
     validate(dataclasses.replace(cfg, prep=dataclasses.replace(cfg.prep, executor=executor)))
     lay = layout.of(cfg)
     units = [u for u in jobs.units(cfg) if force or not unit_status(cfg, u)]
+    first, merges = _rounds(cfg, units, force)
     if executor == "slurm":
-        return _slurm(cfg, units, force, progress)
+        return _slurm(cfg, units, first, merges, force)
     if lay.prep_submitted.exists():
         lay.prep_submitted.unlink()  # a local or Ray build supersedes a submitted job's record
-    if units:
-        step = PrepUnits(_absolute(cfg), units, force=force, progress=progress)
-        _local(step, lay.prep_logs) if executor == "local" else _ray(cfg, step)
-        _check_built(cfg, units, f"the {executor} executor", lay.prep_logs / "logs")
+    rounds = [(PrepUnits(_absolute(cfg), items, force=force, progress=progress), logs) for items, logs in ((first, lay.prep_logs), (merges, lay.prep_logs / "merge")) if items]
+    if executor == "local":
+        for step, logs in rounds:
+            _local(step, logs)
+    elif rounds:
+        _ray(cfg, rounds)
+    _check_built(cfg, units, f"the {executor} executor", lay.prep_logs / "logs")
     return None
+
+
+def _rounds(cfg: RunConfig, units: list[str], force: bool) -> tuple[list[str], list[str]]:
+    """The items of the first round (whole units, and the shares of units built by several
+    tasks) and of the second (those units' merges)."""
+    first, merges = [], []
+    for u in units:
+        n = jobs.tasks(cfg, u)
+        if n == 1:
+            first.append(item(u))
+        else:
+            first += [item(u, k, n) for k in range(n) if force or not shard_status(cfg, u, k, n)]
+            merges.append(item(u))
+    return first, merges
 
 
 def _absolute(cfg: RunConfig) -> str:
@@ -87,7 +113,7 @@ def _check_built(cfg: RunConfig, units: list[str], by: str, logs: Path) -> None:
 def _common(step: PrepUnits, logs: Path) -> dict:
     # Units carry their own completion records, so datatrove's markers are not consulted:
     # a stale marker must never hide a unit whose outputs were removed.
-    return {"pipeline": [step], "tasks": len(step.units), "logging_dir": str(logs), "skip_completed": False}
+    return {"pipeline": [step], "tasks": len(step.items), "logging_dir": str(logs), "skip_completed": False}
 
 
 # -- local ---------------------------------------------------------------------------
@@ -165,20 +191,21 @@ def _managers_die_with_us():
 # -- Slurm ---------------------------------------------------------------------------
 
 
-def _slurm(cfg: RunConfig, units: list[str], force: bool, progress: bool) -> Submitted | None:
+def _slurm(cfg: RunConfig, units: list[str], first: list[str], merges: list[str], force: bool) -> Submitted | None:
     lay = layout.of(cfg)
     record = lay.prep_submitted
     if record.exists():
         sub = json.loads(record.read_text(encoding="utf-8"))
-        state = slurm_state(sub["job_id"])
+        state = slurm_state(",".join(sub["job_ids"]))
         if state is not None and units:
-            return Submitted(sub["job_id"], sub["units"], lay.prep_logs, state)
+            return Submitted(sub["job_ids"], sub["units"], lay.prep_logs, state)
         record.unlink()
         failed = [u for u in sub["units"] if u in units]
         if failed:
+            logs = ", ".join(f"{lay.prep_logs}/slurm_logs/{j}_*.out" for j in sub["job_ids"])
             raise ExecutorError(
-                f"prep: Slurm job {sub['job_id']} has ended without building {', '.join(failed)}; "
-                f"its logs: {lay.prep_logs}/slurm_logs/{sub['job_id']}_*.out (run `xcult prep` again to resubmit)",
+                f"prep: Slurm job {','.join(sub['job_ids'])} has ended without building {', '.join(failed)}; "
+                f"its logs: {logs} (run `xcult prep` again to resubmit what is missing)",
                 str(lay.prep_logs / "slurm_logs"),
             )
     if not units:
@@ -187,26 +214,33 @@ def _slurm(cfg: RunConfig, units: list[str], force: bool, progress: bool) -> Sub
     from datatrove.executor import SlurmPipelineExecutor
 
     p = cfg.prep
-    step = PrepUnits(_absolute(cfg), units, force=force, progress=False)
-    executor = SlurmPipelineExecutor(
-        job_name=f"xcult-prep-{cfg.experiment.name}",
-        partition=p.slurm_partition,
-        time=p.slurm_time,
-        cpus_per_task=p.cpus_per_task,
-        mem_per_cpu_gb=p.mem_per_cpu_gb,
-        qos="",  # the cluster's default
-        # The tasks run this interpreter's environment (datatrove's launcher and xcult).
-        env_command=f"export PATH={shlex.quote(str(Path(sys.executable).parent))}:$PATH",
-        **_common(step, lay.prep_logs),
-    )
+
+    def executor(items: list[str], logs: Path, name: str, depends=None) -> SlurmPipelineExecutor:
+        return SlurmPipelineExecutor(
+            job_name=f"xcult-{name}-{cfg.experiment.name}",
+            partition=p.slurm_partition,
+            time=p.slurm_time,
+            cpus_per_task=p.cpus_per_task,
+            mem_per_cpu_gb=p.mem_per_cpu_gb,
+            qos="",  # the cluster's default
+            # The tasks run this interpreter's environment (datatrove's launcher and xcult).
+            env_command=f"export PATH={shlex.quote(str(Path(sys.executable).parent))}:$PATH",
+            # Every merge task's log beside the first round's, so one folder holds them all.
+            slurm_logs_folder=str(lay.prep_logs / "slurm_logs"),
+            depends=depends,
+            **_common(PrepUnits(_absolute(cfg), items, force=force, progress=False), logs),
+        )
+
+    build = executor(first, lay.prep_logs, "prep") if first else None
+    merge = executor(merges, lay.prep_logs / "merge", "prep-merge", depends=build) if merges else None
     try:
         with _quiet_datatrove(str(lay.prep_logs)):
-            executor.run()
+            (merge or build).run()  # a merge job launches the job it depends on first
     except subprocess.CalledProcessError as e:
         raise ExecutorError(f"prep: sbatch refused the job (exit {e.returncode}): {(e.output or b'').decode().strip()}", str(lay.prep_logs)) from None
-    job_id = str(executor.job_id)
-    write_json_atomic(record, {"job_id": job_id, "units": units, "submitted": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
-    return Submitted(job_id, units, lay.prep_logs, "submitted")
+    job_ids = [str(x.job_id) for x in (build, merge) if x is not None and x.job_id not in (None, -1)]
+    write_json_atomic(record, {"job_ids": job_ids, "units": units, "submitted": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+    return Submitted(job_ids, units, lay.prep_logs, "submitted")
 
 
 def slurm_state(job_id: str) -> str | None:
@@ -247,7 +281,7 @@ def check_slurm(cfg: RunConfig) -> None:
 # -- Ray -----------------------------------------------------------------------------
 
 
-def _ray(cfg: RunConfig, step: PrepUnits) -> None:
+def _ray(cfg: RunConfig, rounds: list[tuple[PrepUnits, Path]]) -> None:
     try:
         import ray
         from datatrove.executor import RayPipelineExecutor
@@ -261,9 +295,9 @@ def _ray(cfg: RunConfig, step: PrepUnits) -> None:
         have = ray.cluster_resources().get("CPU", 0)
         if p.cpus_per_task > have:
             raise ConfigError(f"prep.cpus_per_task: {p.cpus_per_task} cores per task, but the Ray cluster has {have:g}", "prep.cpus_per_task")
-        logs = layout.of(cfg).prep_logs
-        with _quiet_datatrove(str(logs)):
-            RayPipelineExecutor(cpus_per_task=p.cpus_per_task, mem_per_cpu_gb=p.mem_per_cpu_gb, **_common(step, logs)).run()
+        for step, logs in rounds:  # the merges after the tasks whose pools they read
+            with _quiet_datatrove(str(logs)):
+                RayPipelineExecutor(cpus_per_task=p.cpus_per_task, mem_per_cpu_gb=p.mem_per_cpu_gb, **_common(step, logs)).run()
     finally:
         if started:
             ray.shutdown()

@@ -20,6 +20,18 @@ def units(cfg: RunConfig) -> list[str]:
     return ([ENGLISH] if cfg.prep.english is not None else []) + list(cfg.prep.languages)
 
 
+def tasks(cfg: RunConfig, unit: str) -> int:
+    """How many executor tasks build `unit` (then a merge, when more than one). Only the
+    monolingual English unit is split: a language's selection of monolingual text
+    depends on how many pairs survive, so its unit stays one task."""
+    return cfg.prep.english.tasks if unit == ENGLISH else 1
+
+
+def shard_job(job: dict[str, Any], index: int, count: int, out_dir: Path) -> dict[str, Any]:
+    """One task's part of a monolingual unit's job: its share of the inputs into a pool."""
+    return job | {"source": job["source"] | {"shard": {"index": index, "count": count}}, "out_dir": str(out_dir)}
+
+
 def engine(cfg: RunConfig, tokenizer_path: Path, progress: bool) -> dict[str, Any]:
     p = cfg.prep
     return {

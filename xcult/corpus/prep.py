@@ -6,7 +6,9 @@ into place. A unit is reused only when its record says it is current: the same j
 (every setting that reaches the engine: seed, template, filters, tokenizer, ...) and
 the same input and tokenizer files (`xcult/completion.py`); a stale unit is rebuilt,
 with the reason. `force` rebuilds; a killed run leaves only a temporary directory,
-cleared when the unit is rebuilt.
+cleared when the unit is rebuilt. A unit of several tasks (`prep.english.tasks`) is
+built as one pool per task (`build_shard`, each with its own completion record, so a
+killed task's siblings are kept) and then merged into the unit (`build_unit`).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any
 from xcult import __version__, _core, completion, layout
 from xcult.config import RunConfig
 from xcult.corpus import jobs
+from xcult.errors import MissingPathError
 from xcult.io import ensure_writable, write_json_atomic
 from xcult.tokenizer import tokenizer_for
 
@@ -53,9 +56,46 @@ def unit_status(cfg: RunConfig, unit: str) -> completion.Status:
     return st
 
 
+def shard_status(cfg: RunConfig, unit: str, index: int, count: int) -> completion.Status:
+    """current / stale (why) / missing for one task's pool of a unit built by several."""
+    path = layout.of(cfg).unit_shard(unit, index, count)
+    if not path.exists():
+        return completion.Status("missing")
+    settings, inputs = _fingerprint(cfg, unit)
+    return completion.status(path, settings | {"shard": [index, count]}, inputs)
+
+
+def build_shard(cfg: RunConfig, unit: str, index: int, count: int, force: bool = False, progress: bool = True) -> dict[str, Any]:
+    """One task of a unit built by `count` tasks: its share of the inputs, read, filtered
+    and tokenized into a pool for `build_unit`'s merge; reused while current."""
+    lay = layout.of(cfg)
+    final = lay.unit_shard(unit, index, count)
+    st = shard_status(cfg, unit, index, count)
+    if st and not force:
+        return json.loads((final / "ingest.json").read_text(encoding="utf-8")) | {"skipped": True}
+    tok = tokenizer_for(cfg)
+    tmp = final.with_name(final.name + ".tmp")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    _, job = jobs.job(cfg, unit, tok, tmp, progress)
+    settings, inputs = _fingerprint(cfg, unit)
+    rec = completion.record(settings | {"shard": [index, count]}, inputs)
+    try:
+        stats = json.loads(_core.prep_monolingual_shard(json.dumps(jobs.shard_job(job, index, count, tmp))))
+        completion.write(tmp, rec)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(tmp, final)
+    return stats
+
+
 def build_unit(cfg: RunConfig, unit: str, force: bool = False, progress: bool = True) -> dict[str, Any]:
     """Builds one unit unless it is current; returns its stats (`skipped` when reused,
-    `rebuilt` with the reason when stale output was replaced)."""
+    `rebuilt` with the reason when stale output was replaced). A unit of several tasks
+    is merged from their pools, which must be built and current (`build_shard`)."""
     lay = layout.of(cfg)
     final = lay.unit(unit)
     ensure_writable(lay.prep)
@@ -64,6 +104,11 @@ def build_unit(cfg: RunConfig, unit: str, force: bool = False, progress: bool = 
         return json.loads((final / STATS).read_text(encoding="utf-8")) | {"skipped": True}
     if st.state == "stale":
         print(f"prep {unit}: {st.reason} — rebuilding", file=sys.stderr, flush=True)
+    n = jobs.tasks(cfg, unit)
+    pools = [lay.unit_shard(unit, k, n) for k in range(n)] if n > 1 else []
+    for k, pool in enumerate(pools):
+        if not shard_status(cfg, unit, k, n):
+            raise MissingPathError(f"prep {unit}: task {k + 1} of {n} has not built its part ({pool}); run `xcult prep` again", str(pool))
     tok = tokenizer_for(cfg)
     tmp = lay.unit_tmp(unit)
     if tmp.exists():
@@ -72,8 +117,9 @@ def build_unit(cfg: RunConfig, unit: str, force: bool = False, progress: bool = 
     rec = completion.record(*_fingerprint(cfg, unit))
     run = _core.prep_monolingual if kind == "monolingual" else _core.prep_bilingual
     try:
-        stats = json.loads(run(json.dumps(job)))
+        stats = json.loads(run(json.dumps(job | ({"pools": [str(p) for p in pools]} if pools else {}))))
         stats["tool_version"] = __version__
+        stats["tasks"] = n
         if st.state == "stale":
             stats["rebuilt"] = st.reason
         job_record = job | {"out_dir": str(final), "kind": kind}
@@ -86,6 +132,8 @@ def build_unit(cfg: RunConfig, unit: str, force: bool = False, progress: bool = 
     if final.exists():
         shutil.rmtree(final)
     os.replace(tmp, final)
+    if pools:
+        shutil.rmtree(lay.unit_shards(unit), ignore_errors=True)  # merged: the pools are spent
     return stats
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import shutil
 from pathlib import Path
 
@@ -26,6 +27,21 @@ class HFCausalLM:
     def hidden_states(self, ids: torch.Tensor) -> torch.Tensor:
         # No attention mask: right padding under the causal mask leaves real positions exact.
         return self.model.base_model(input_ids=ids, use_cache=False).last_hidden_state
+
+    def hidden_states_after(self, prefix: torch.Tensor, rows: torch.Tensor, suffix: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """States of prefix rows [B, c] and of suffix rows [R, S], suffix row r continuing
+        prefix row rows[r]: the prefix runs once and its KV cache serves every row that
+        continues it (exact under the causal mask; right padding in `suffix` only)."""
+        body = self.model.base_model
+        out = body(input_ids=prefix, use_cache=True)
+        cache = getattr(out, "cache", None) or out.past_key_values
+        cache.reorder_cache(rows)
+        c = prefix.shape[1]
+        pos = torch.arange(c, c + suffix.shape[1], device=suffix.device).expand_as(suffix)
+        # transformers >= 5.2x names the argument `cache`; earlier releases `past_key_values`.
+        name = "cache" if "cache" in inspect.signature(body.forward).parameters else "past_key_values"
+        h = body(input_ids=suffix, position_ids=pos, use_cache=True, **{name: cache}).last_hidden_state
+        return out.last_hidden_state, h
 
     def output_weight(self) -> torch.Tensor:
         return self.model.get_output_embeddings().weight

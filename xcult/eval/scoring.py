@@ -7,7 +7,11 @@ What makes it fast without changing a number:
 - right padding under a causal mask leaves every real position's hidden state exact,
   so options of many questions share one forward pass;
 - the options of a question share their token prefix, and a causal model's states
-  there are identical, so the LM head runs on that prefix once per question;
+  there are identical, so the LM head runs on that prefix once per question; where the
+  backend can continue a KV cache (`hidden_states_after`, the Hugging Face backend),
+  the transformer body runs on it once too: questions with equally long prefixes go
+  through one prefix pass, whose cache every option's suffix continues (no padding
+  inside a prefix, right padding after it, so nothing needs a mask);
 - log-softmax is taken against the output embedding in vocabulary chunks (running
   logsumexp) in fp32, never materializing a full positions x 151,936 logit matrix.
 
@@ -42,6 +46,9 @@ class CausalLM(Protocol):
 
     def output_weight(self) -> torch.Tensor:
         """The LM head [V, d] (no bias)."""
+
+    # Optional: `hidden_states_after(prefix, rows, suffix) -> (prefix states, suffix
+    # states)`, suffix row r continuing prefix row rows[r] from its KV cache.
 
 
 @dataclass(frozen=True)
@@ -122,13 +129,17 @@ class ClozeScorer:
         self.weight = w if mode == "paper" or w.dtype == torch.float32 else w.float()
 
     def batches(self, encoded: list[Encoded]) -> list[list[int]]:
-        """Question indices grouped so each padded batch holds about `batch_tokens` tokens."""
-        order = sorted(range(len(encoded)), key=lambda i: -max(map(len, encoded[i].ids)))
+        """Question indices grouped so each padded batch holds about `batch_tokens` tokens;
+        with a KV-cache backend, only questions with equally long shared prefixes together."""
+        cached = hasattr(self.model, "hidden_states_after")
+        key = (lambda i: (encoded[i].prefix, -max(map(len, encoded[i].ids)))) if cached else (lambda i: -max(map(len, encoded[i].ids)))
+        order = sorted(range(len(encoded)), key=key)
         out, cur, width, rows = [], [], 0, 0
         for i in order:
             w = max(width, max(map(len, encoded[i].ids)))
             r = rows + len(encoded[i].ids)
-            if cur and w * r > self.batch_tokens:
+            new_prefix = cached and cur and encoded[cur[0]].prefix != encoded[i].prefix
+            if cur and (w * r > self.batch_tokens or new_prefix):
                 out.append(cur)
                 cur, w, r = [], max(map(len, encoded[i].ids)), len(encoded[i].ids)
             cur.append(i)
@@ -144,12 +155,25 @@ class ClozeScorer:
             return self._score_paper(encoded, progress)
         results: list[Scored | None] = [None] * len(items)
         for batch in self.batches(encoded):
-            h = self.model.hidden_states(self._padded([ids for i in batch for ids in encoded[i].ids]))
+            h = self._states([encoded[i] for i in batch])
             for i, scores in zip(batch, self._scores(h, [encoded[i] for i in batch])):
                 results[i] = _scored(scores)
             if progress is not None:
                 progress(len(batch))
         return results  # type: ignore[return-value]
+
+    def _states(self, encs: list[Encoded]) -> torch.Tensor:
+        """Final-norm states [options, T, d] of a batch's options, right-padded; the shared
+        prefix through the KV cache where the backend has one and the batch shares a
+        cached length (`batches` groups by it)."""
+        rows = [ids for e in encs for ids in e.ids]
+        c = encs[0].prefix - 1  # cached positions: 0 .. c-1 (position c predicts the first differing token)
+        if c < 1 or not hasattr(self.model, "hidden_states_after") or any(e.prefix - 1 != c for e in encs):
+            return self.model.hidden_states(self._padded(rows))
+        prefix = self._padded([e.ids[0][:c] for e in encs])
+        owner = torch.tensor([q for q, e in enumerate(encs) for _ in e.ids], device=self.model.device)
+        hp, hs = self.model.hidden_states_after(prefix, owner, self._padded([ids[c:] for ids in rows]))
+        return torch.cat([hp[owner], hs], dim=1)
 
     def mean_states(self, texts: list[str], batch: int = 32) -> np.ndarray:
         """Mean final-norm hidden state over each text's tokens (after the EOS prefix), [N, d]."""
