@@ -200,7 +200,7 @@ def _slurm(cfg: RunConfig, units: list[str], first: list[str], merges: list[str]
         if state is not None and units:
             return Submitted(sub["job_ids"], sub["units"], lay.prep_logs, state)
         record.unlink()
-        failed = [u for u in sub["units"] if u in units]
+        failed = [u for u in sub["units"] if not unit_status(cfg, u)]
         if failed:
             logs = ", ".join(f"{lay.prep_logs}/slurm_logs/{j}_*.out" for j in sub["job_ids"])
             raise ExecutorError(
