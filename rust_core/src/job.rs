@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::readers::{DocFormat, PairFormat};
+use crate::readers::{DocFormat, PairFormat, Shard};
 use crate::tokenize::TokenizerImpl;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -47,17 +47,6 @@ pub struct DocSource {
     /// Read only this task's share of the inputs (a unit built by several tasks).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shard: Option<Shard>,
-}
-
-/// Task `index` of `count` building one monolingual unit. The inputs, laid end to end,
-/// are cut into `count` equal byte ranges; a task reads the records that start in its
-/// range (lines of uncompressed JSONL/text; a compressed or Parquet file whole, in the
-/// range where it starts), with their line numbers in the whole file.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct Shard {
-    pub index: u32,
-    pub count: u32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

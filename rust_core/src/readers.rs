@@ -11,7 +11,6 @@ use parquet::arrow::ProjectionMask;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, InputKind, IoContext, Result};
-use crate::job::Shard;
 
 /// How monolingual documents are stored.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -90,6 +89,17 @@ fn next_line(r: &mut dyn BufRead, path: &Path, buf: &mut Vec<u8>) -> Result<Opti
         }
     }
     Ok(Some(std::mem::take(buf)))
+}
+
+/// Task `index` of `count` building one monolingual unit. The inputs, laid end to end,
+/// are cut into `count` equal byte ranges; a task reads the records that start in its
+/// range (lines of uncompressed JSONL/text; a compressed or Parquet file whole, in the
+/// range where it starts), with their line numbers in the whole file.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Shard {
+    pub index: u32,
+    pub count: u32,
 }
 
 /// Which part of a file a task reads.
