@@ -19,7 +19,12 @@ struct ScriptTable {
     block_of: Vec<u16>,
     leaves: Vec<[u8; BLOCK]>,
     names: [Option<Script>; 256],
+    /// For a 3-byte UTF-8 character, by its lead byte's low 4 bits and second byte's low
+    /// 6 bits (the 64 code points sharing cp >> 6): their one script, or MIXED.
+    three: [u8; 1024],
 }
+
+const MIXED: u8 = 255;
 
 fn table() -> &'static ScriptTable {
     static TABLE: OnceLock<ScriptTable> = OnceLock::new();
@@ -43,7 +48,17 @@ fn table() -> &'static ScriptTable {
             });
             block_of.push(id as u16);
         }
-        ScriptTable { block_of, leaves, names }
+        let mut three = [MIXED; 1024];
+        for (k, slot) in three.iter_mut().enumerate() {
+            let ids: Vec<u8> = (0..64u32)
+                .filter_map(|low| char::from_u32(((k as u32) << 6) | low))
+                .map(|c| leaves[block_of[c as usize / BLOCK] as usize][c as usize % BLOCK])
+                .collect();
+            if ids.len() == 64 && ids.iter().all(|&id| id == ids[0]) {
+                *slot = ids[0];
+            }
+        }
+        ScriptTable { block_of, leaves, names, three }
     })
 }
 
@@ -66,6 +81,7 @@ pub fn parse_script(name: &str) -> Option<Script> {
 
 const COMMON: u8 = Script::Common as u8;
 const INHERITED: u8 = Script::Inherited as u8;
+const OGHAM: u8 = Script::Ogham as u8;
 
 /// Whitespace that a removal may collapse. No-break spaces carry meaning (U+202F
 /// joins Mongolian suffixes to their stems), so they are never collapsed.
@@ -77,6 +93,8 @@ fn collapsible(c: char) -> bool {
 #[derive(Debug, Clone)]
 pub struct ScriptFilter {
     keep: [bool; 256],
+    /// `Script as u8` of each ASCII byte, so the common case skips the table walk.
+    ascii: [u8; 128],
     keeps_latin_only: bool,
     min_chars: usize,
 }
@@ -125,7 +143,8 @@ impl ScriptFilter {
             return Err(Error::config(key, "at least one script to keep is required"));
         }
         let keeps_latin_only = scripts.iter().all(|s| *s == Script::Latin);
-        Ok(ScriptFilter { keep: mask, keeps_latin_only, min_chars })
+        let ascii = std::array::from_fn(|b| script_id(b as u8 as char));
+        Ok(ScriptFilter { keep: mask, ascii, keeps_latin_only, min_chars })
     }
 
     pub fn filter(&self, text: &str) -> Filtered {
@@ -134,40 +153,65 @@ impl ScriptFilter {
         if self.keeps_latin_only && text.is_ascii() {
             return self.finish(text.to_owned(), removed);
         }
+        // Kept text is copied in slices: a run of kept characters ends only at a removal.
+        // Whitespace kept around a removal (before and after it) collapses to what
+        // `push_collapsed` leaves; a removal at the end drops the whitespace before it.
+        let bytes = text.as_bytes();
         let mut out = String::with_capacity(text.len());
-        let mut pending_ws = String::new();
-        let mut removal_in_gap = false;
+        let mut seg = 0; // start of the slice being kept verbatim
+        let mut trail = 0; // end of its last non-whitespace character
+        let mut in_gap = false; // a removal since the last kept non-whitespace character
+        let (mut gap_ws, mut gap_newlines) = (false, 0usize);
         let mut prev_kept = false;
-        for c in text.chars() {
-            let id = script_id(c);
-            let keep = match id {
-                INHERITED => prev_kept,
-                _ => self.keep[id as usize],
+        let t = table();
+        let mut i = 0;
+        while i < bytes.len() {
+            let b = bytes[i];
+            let (cp, len, id) = if b < 0x80 {
+                (b as u32, 1, self.ascii[b as usize])
+            } else if (0xE0..0xF0).contains(&b) && t.three[((b as usize & 0x0F) << 6) | (bytes[i + 1] as usize & 0x3F)] != MIXED {
+                // A 3-byte character (CJK, Tibetan, Mongolian, Hangul) whose 64-code-point
+                // range has one script: no decoding. Its code point matters only for Common.
+                let id = t.three[((b as usize & 0x0F) << 6) | (bytes[i + 1] as usize & 0x3F)];
+                let cp = if id == COMMON || id == OGHAM { decode(bytes, i).0 } else { 0 };
+                (cp, 3, id)
+            } else {
+                let (cp, len) = decode(bytes, i);
+                (cp, len, t.leaves[t.block_of[cp as usize / BLOCK] as usize][cp as usize % BLOCK])
             };
-            if !keep {
-                removed[id as usize] += 1;
-                removal_in_gap = true;
-                prev_kept = false;
-                continue;
-            }
-            prev_kept = true;
-            if collapsible(c) {
-                pending_ws.push(c);
-                continue;
-            }
-            if removal_in_gap {
-                if !out.is_empty() {
-                    push_collapsed(&mut out, &pending_ws);
+            let keep = if id == INHERITED { prev_kept } else { self.keep[id as usize] };
+            if keep {
+                prev_kept = true;
+                // Whitespace is Common but for U+1680 (Ogham): other scripts skip the test.
+                if (id == COMMON || id == OGHAM) && collapsible(char::from_u32(cp).unwrap()) {
+                    if in_gap {
+                        gap_ws = true;
+                        gap_newlines += (cp == '\n' as u32) as usize;
+                    }
+                } else {
+                    if in_gap {
+                        if !out.is_empty() {
+                            push_collapsed(&mut out, gap_ws, gap_newlines);
+                        }
+                        in_gap = false;
+                        seg = i;
+                    }
+                    trail = i + len;
                 }
             } else {
-                out.push_str(&pending_ws);
+                removed[id as usize] += 1;
+                prev_kept = false;
+                if !in_gap {
+                    out.push_str(&text[seg..trail]);
+                    let ws = &text[trail..i];
+                    (gap_ws, gap_newlines) = (!ws.is_empty(), ws.bytes().filter(|&b| b == b'\n').count());
+                    in_gap = true;
+                }
             }
-            pending_ws.clear();
-            removal_in_gap = false;
-            out.push(c);
+            i += len;
         }
-        if !removal_in_gap {
-            out.push_str(&pending_ws);
+        if !in_gap {
+            out.push_str(&text[seg..]);
         }
         self.finish(out, removed)
     }
@@ -175,7 +219,7 @@ impl ScriptFilter {
     fn finish(&self, text: String, removed: Removed) -> Filtered {
         if text.chars().all(char::is_whitespace) {
             Filtered::Empty { removed }
-        } else if self.min_chars > 0 && text.chars().count() < self.min_chars {
+        } else if self.min_chars > 0 && text.chars().take(self.min_chars).count() < self.min_chars {
             Filtered::TooShort { removed }
         } else {
             Filtered::Kept { text, removed }
@@ -183,11 +227,23 @@ impl ScriptFilter {
     }
 }
 
+/// The code point starting at `bytes[i]` (a lead byte of valid UTF-8) and its length.
+#[inline]
+fn decode(bytes: &[u8], i: usize) -> (u32, usize) {
+    let b0 = bytes[i] as u32;
+    let cont = |k: usize| (bytes[i + k] & 0x3F) as u32;
+    match b0 {
+        0xC0..=0xDF => (((b0 & 0x1F) << 6) | cont(1), 2),
+        0xE0..=0xEF => (((b0 & 0x0F) << 12) | (cont(1) << 6) | cont(2), 3),
+        _ => (((b0 & 0x07) << 18) | (cont(1) << 12) | (cont(2) << 6) | cont(3), 4),
+    }
+}
+
 /// Whitespace left around a removal becomes its line breaks (at most a paragraph
 /// break) or one space.
-fn push_collapsed(out: &mut String, ws: &str) {
-    match ws.chars().filter(|&c| c == '\n').count() {
-        0 if ws.is_empty() => {}
+fn push_collapsed(out: &mut String, any: bool, newlines: usize) {
+    match newlines {
+        0 if !any => {}
         0 => out.push(' '),
         1 => out.push('\n'),
         _ => out.push_str("\n\n"),
@@ -215,6 +271,83 @@ pub fn removed_by_name(removed: &Removed) -> Vec<(String, u64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The per-character filter this module had before the slice-copying one: the oracle.
+    fn filter_reference(f: &ScriptFilter, text: &str) -> Filtered {
+        let mut removed = [0u64; 256];
+        // ASCII is Latin letters plus Common: nothing to do for a Latin filter.
+        if f.keeps_latin_only && text.is_ascii() {
+            return f.finish(text.to_owned(), removed);
+        }
+        let mut out = String::with_capacity(text.len());
+        let mut pending_ws = String::new();
+        let mut removal_in_gap = false;
+        let mut prev_kept = false;
+        for c in text.chars() {
+            let id = script_id(c);
+            let keep = match id {
+                INHERITED => prev_kept,
+                _ => f.keep[id as usize],
+            };
+            if !keep {
+                removed[id as usize] += 1;
+                removal_in_gap = true;
+                prev_kept = false;
+                continue;
+            }
+            prev_kept = true;
+            if collapsible(c) {
+                pending_ws.push(c);
+                continue;
+            }
+            if removal_in_gap {
+                if !out.is_empty() {
+                    push_collapsed(&mut out, !pending_ws.is_empty(), pending_ws.chars().filter(|&c| c == '\n').count());
+                }
+            } else {
+                out.push_str(&pending_ws);
+            }
+            pending_ws.clear();
+            removal_in_gap = false;
+            out.push(c);
+        }
+        if !removal_in_gap {
+            out.push_str(&pending_ws);
+        }
+        f.finish(out, removed)
+    }
+
+
+    #[test]
+    fn slice_copying_filter_equals_the_per_character_one() {
+        // Random strings over the pieces that matter: scripts kept and removed, combining
+        // marks, every kind of whitespace, no-break spaces, at every position.
+        let pieces = [
+            "a", "Z", "é", "\u{301}", "中", "文", "\u{1680}", "ᚁ", "ལ", "་", "ᠮ", "\u{202F}", "\u{A0}", "한", "я", "😀", "1", ".", "。", " ", "  ", "\n", "\n\n", "\t", "\r\n", "\u{3000}",
+        ];
+        let filters = [f(&["Latin"]), f(&["Han"]), f(&["Tibetan"]), f(&["Mongolian"]), f(&["Hangul"]), f(&["Cyrillic"]), f(&["Han", "Latin"]), f(&["Ogham"])];
+        let mut state = 0x9e3779b97f4a7c15u64;
+        for _ in 0..20_000 {
+            let mut text = String::new();
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let n = (state % 24) as usize;
+            for k in 0..n {
+                let r = state.rotate_left(k as u32 * 5) ^ (k as u64).wrapping_mul(0x2545f4914f6cdd1d);
+                text.push_str(pieces[(r % pieces.len() as u64) as usize]);
+            }
+            for flt in &filters {
+                let (a, b) = (flt.filter(&text), filter_reference(flt, &text));
+                let show = |x: &Filtered| match x {
+                    Filtered::Kept { text, removed } => (0, text.clone(), removed.to_vec()),
+                    Filtered::Empty { removed } => (1, String::new(), removed.to_vec()),
+                    Filtered::TooShort { removed } => (2, String::new(), removed.to_vec()),
+                };
+                assert_eq!(show(&a), show(&b), "{text:?}");
+            }
+        }
+    }
 
     fn f(keep: &[&str]) -> ScriptFilter {
         ScriptFilter::new(&keep.iter().map(|s| s.to_string()).collect::<Vec<_>>(), 0, "k").unwrap()
