@@ -18,7 +18,7 @@ import pytest
 from tests.conftest import write_config
 from xcult.config import load_config
 from xcult.corpus import executors
-from xcult.corpus.prep import build_shard, shard_status
+from xcult.corpus.prep import build_shard, shard_statuses
 from xcult.corpus.stage import run_prep
 
 
@@ -108,8 +108,8 @@ def test_a_changed_input_makes_the_finished_tasks_stale(tmp_path, inputs):
     shutil.copy(inputs / "en.jsonl", src)
     cfg = _config(tmp_path, inputs, "s", 2, paths=[src])
     build_shard(cfg, "en", 0, 2, progress=False)
-    assert shard_status(cfg, "en", 0, 2).state == "current"
+    assert [st.state for st in shard_statuses(cfg, "en", 2)] == ["current", "missing"]
     with open(src, "a", encoding="utf-8") as f:
         f.write(json.dumps({"text": "A new English document, long enough for the filter."}) + "\n")
-    st = shard_status(cfg, "en", 0, 2)
+    st = shard_statuses(cfg, "en", 2)[0]
     assert st.state == "stale" and "en.jsonl changed" in st.reason

@@ -33,7 +33,7 @@ from pathlib import Path
 from xcult import layout
 from xcult.config import RunConfig, slurm_minutes, validate
 from xcult.corpus import jobs
-from xcult.corpus.prep import shard_status, unit_status
+from xcult.corpus.prep import shard_statuses, unit_status
 from xcult.corpus.steps import PrepUnits, item
 from xcult.errors import ConfigError, ExecutorError, UnwritablePathError, XcultError
 from xcult.io import write_json_atomic
@@ -94,7 +94,7 @@ def _rounds(cfg: RunConfig, units: list[str], force: bool) -> tuple[list[str], l
         if n == 1:
             first.append(item(u))
         else:
-            first += [item(u, k, n) for k in range(n) if force or not shard_status(cfg, u, k, n)]
+            first += [item(u, k, n) for k, built in enumerate(shard_statuses(cfg, u, n)) if force or not built]
             merges.append(item(u))
     return first, merges
 

@@ -56,13 +56,15 @@ def unit_status(cfg: RunConfig, unit: str) -> completion.Status:
     return st
 
 
-def shard_status(cfg: RunConfig, unit: str, index: int, count: int) -> completion.Status:
-    """current / stale (why) / missing for one task's pool of a unit built by several."""
-    path = layout.of(cfg).unit_shard(unit, index, count)
-    if not path.exists():
-        return completion.Status("missing")
+def shard_statuses(cfg: RunConfig, unit: str, count: int, indices: range | list[int] | None = None) -> list[completion.Status]:
+    """current / stale (why) / missing for task pools of a unit built by `count` tasks
+    (all, or those at `indices`), the unit's fingerprint taken once for all of them."""
     settings, inputs = _fingerprint(cfg, unit)
-    return completion.status(path, settings | {"shard": [index, count]}, inputs)
+    out = []
+    for index in range(count) if indices is None else indices:
+        path = layout.of(cfg).unit_shard(unit, index, count)
+        out.append(completion.status(path, settings | {"shard": [index, count]}, inputs) if path.exists() else completion.Status("missing"))
+    return out
 
 
 def build_shard(cfg: RunConfig, unit: str, index: int, count: int, force: bool = False, progress: bool = True) -> dict[str, Any]:
@@ -70,7 +72,7 @@ def build_shard(cfg: RunConfig, unit: str, index: int, count: int, force: bool =
     and tokenized into a pool for `build_unit`'s merge; reused while current."""
     lay = layout.of(cfg)
     final = lay.unit_shard(unit, index, count)
-    st = shard_status(cfg, unit, index, count)
+    (st,) = shard_statuses(cfg, unit, count, [index])
     if st and not force:
         return json.loads((final / "ingest.json").read_text(encoding="utf-8")) | {"skipped": True}
     tok = tokenizer_for(cfg)
@@ -106,8 +108,8 @@ def build_unit(cfg: RunConfig, unit: str, force: bool = False, progress: bool = 
         print(f"prep {unit}: {st.reason} — rebuilding", file=sys.stderr, flush=True)
     n = jobs.tasks(cfg, unit)
     pools = [lay.unit_shard(unit, k, n) for k in range(n)] if n > 1 else []
-    for k, pool in enumerate(pools):
-        if not shard_status(cfg, unit, k, n):
+    for k, (pool, built) in enumerate(zip(pools, shard_statuses(cfg, unit, n) if pools else [])):
+        if not built:
             raise MissingPathError(f"prep {unit}: task {k + 1} of {n} has not built its part ({pool}); run `xcult prep` again", str(pool))
     tok = tokenizer_for(cfg)
     tmp = lay.unit_tmp(unit)
