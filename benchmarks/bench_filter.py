@@ -1,5 +1,5 @@
-"""The script filter alone, one thread, on `bench_prep.py`'s generated corpora (English
-with stray Han/Tibetan, Chinese with stray Latin): MB/s of input, best of 3.
+"""The script filter alone, one thread, on `benchmarks/corpora.py`'s generated corpora
+(each with stray text of other scripts): MB/s of input, best of 3.
 
     python benchmarks/bench_filter.py [--en-mb 100] [--zh-mb 50] [--work bench_out/filter]
 """
@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks.bench_prep import generate  # noqa: E402
+from benchmarks.corpora import generate, keep_script  # noqa: E402
 from xcult import _core  # noqa: E402
 
 
@@ -23,7 +23,8 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=Path("bench_out/filter"))
     args = ap.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
-    for lang, mb, keep in (("en", args.en_mb, ["Latin"]), ("zh", args.zh_mb, ["Han"])):
+    for lang, mb in (("en", args.en_mb), ("zh", args.zh_mb), ("zh-uniform", args.zh_mb), ("ko", args.zh_mb), ("bo", args.zh_mb)):
+        keep = [keep_script(lang)]
         joined = args.work / f"{lang}-{mb}.txt"  # one document per line, as the engine sees them
         if not joined.exists():
             with open(joined, "w", encoding="utf-8") as f:

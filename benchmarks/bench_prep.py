@@ -1,5 +1,7 @@
 """Throughput of `xcult prep`'s engine against the anchors of the corpus-engine issue,
-on one generated corpus, in one run:
+on generated corpora that resemble real text (`benchmarks/corpora.py`: Zipf characters
+and words, punctuation every 5-30 characters) in English, Chinese, Korean and Tibetan,
+plus uniform random Chinese (the worst case for pre-token caches), in one run:
 
   xcult      the Rust engine: read, script-filter, tokenize, shuffle, .bin/.idx, chunks
   megatron   a faithful re-implementation of Megatron-LM's tools/preprocess_data.py:
@@ -9,9 +11,10 @@ on one generated corpus, in one run:
   regex      a plain-Python script filter (`regex`, \\p{Script=...})
   filter     xcult's script filter alone, one thread
 
-plus peak RSS of the engine on a 50 MB and a 500 MB input (child processes).
+plus peak RSS of the engine on a 50 MB and a 500 MB English input, each generated on its
+own (not one input repeated, which would be the best case for the caches).
 
-    python benchmarks/bench_prep.py [--en-mb 200] [--zh-mb 50] [--work bench_out]
+    python benchmarks/bench_prep.py [--en-mb 200] [--mb 50] [--langs en,zh,zh-uniform,ko,bo] [--work bench_out]
 """
 
 from __future__ import annotations
@@ -19,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing as mp
-import random
 import shutil
 import subprocess
 import sys
@@ -30,39 +32,11 @@ import numpy as np
 import regex
 from tokenizers import Tokenizer
 
+from benchmarks.corpora import generate, keep_script
 from xcult import _core
-from xcult.corpus.sample import EN_WORDS, ZH_CHARS
 from xcult.tokenizer import qwen25_tokenizer
 
 EOD = "<|endoftext|>"
-
-
-def generate(path_stem: Path, mb: int, lang: str, seed: int) -> list[Path]:
-    """Two JSONL shards totalling `mb` MB of documents with stray other-script text."""
-    rng = random.Random(seed)
-    vocab = EN_WORDS + [w + s for w in EN_WORDS for s in ("s", "ed", "ing", "er")]
-    paths = [path_stem.with_name(f"{path_stem.name}-{i}.jsonl") for i in range(2)]
-    target = mb * 1_000_000 // 2
-    for p in paths:
-        if p.exists() and p.stat().st_size >= target:
-            continue
-        size = 0
-        with open(p, "w", encoding="utf-8") as f:
-            while size < target:
-                if lang == "en":
-                    sents = [" ".join(rng.choices(vocab, k=rng.randint(6, 20))).capitalize() + "." for _ in range(rng.randint(5, 60))]
-                    if rng.random() < 0.2:
-                        sents.append("北京 (Beijing) ལྷ་ས")
-                    text = " ".join(sents)
-                else:
-                    sents = ["".join(rng.choices(ZH_CHARS, k=rng.randint(6, 30))) + rng.choice("。，；！") for _ in range(rng.randint(5, 60))]
-                    if rng.random() < 0.2:
-                        sents.append("Beijing 北京")
-                    text = "".join(sents)
-                line = json.dumps({"text": text}, ensure_ascii=False) + "\n"
-                f.write(line)
-                size += len(line.encode())
-    return paths
 
 
 def mb_of(paths: list[Path]) -> float:
@@ -74,7 +48,7 @@ def engine_job(paths: list[Path], lang: str, tok: Path, out: Path) -> dict:
         "name": lang,
         "language": lang,
         "source": {"paths": [str(p) for p in paths], "format": {"format": "jsonl", "text_field": "text"}},
-        "filter": {"keep_scripts": ["Latin"] if lang == "en" else ["Han"], "min_chars": 1},
+        "filter": {"keep_scripts": [keep_script(lang)], "min_chars": 1},
         "budget_tokens": None,
         "engine": {
             "tokenizer": {"path": str(tok), "eod": EOD, "implementation": "auto"},
@@ -147,7 +121,7 @@ def run_encode(paths, tok):
 
 
 def run_regex(paths, lang):
-    keep = r"\p{Script=Latin}\p{Script=Common}\p{Script=Inherited}" if lang == "en" else r"\p{Script=Han}\p{Script=Common}\p{Script=Inherited}"
+    keep = rf"\p{{Script={keep_script(lang)}}}\p{{Script=Common}}\p{{Script=Inherited}}"
     drop = regex.compile(f"[^{keep}]+")
     space = regex.compile(r"\s{2,}")
     for p in paths:
@@ -178,15 +152,17 @@ def rss_child(paths, lang, tok, out) -> int:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--en-mb", type=int, default=200)
-    ap.add_argument("--zh-mb", type=int, default=50)
+    ap.add_argument("--mb", type=int, default=50, help="MB of each non-English corpus")
+    ap.add_argument("--langs", default="en,zh,zh-uniform,ko,bo")
     ap.add_argument("--work", type=Path, default=Path("bench_out"))
-    ap.add_argument("--skip", default="", help="comma-separated: megatron,datatrove,encode,rss")
+    ap.add_argument("--skip", default="", help="comma-separated: megatron,datatrove,encode,regex,rss")
     args = ap.parse_args()
     skip = set(filter(None, args.skip.split(",")))
     work = args.work
     work.mkdir(parents=True, exist_ok=True)
     tok = qwen25_tokenizer(work / "tok")
-    corpora = {"en": generate(work / "en", args.en_mb, "en", 1), "zh": generate(work / "zh", args.zh_mb, "zh", 2)}
+    langs = args.langs.split(",")
+    corpora = {lang: generate(work / f"zipf-{lang}", args.en_mb if lang == "en" else args.mb, lang, 1 + i) for i, lang in enumerate(langs)}
     rows = []
     for lang, paths in corpora.items():
         mb = mb_of(paths)
@@ -194,6 +170,7 @@ def main() -> None:
         shutil.rmtree(out, ignore_errors=True)
         secs, tokens = timed(run_xcult, paths, lang, tok, out)
         rows.append((lang, "xcult prep", mb, secs, tokens))
+        print(f"{lang}: xcult prep {mb / secs:.1f} MB/s", flush=True)
         if "encode" not in skip:
             s, n = timed(run_encode, paths, tok)
             rows.append((lang, "tokenizers encode_batch", mb, s, n))
@@ -205,33 +182,27 @@ def main() -> None:
             shutil.rmtree(dt, ignore_errors=True)
             s, _ = timed(run_datatrove, paths, tok, dt)
             rows.append((lang, "datatrove MegatronDocumentTokenizer (2 tasks)", mb, s, None))
-        s, _ = timed(run_regex, paths, lang)
-        rows.append((lang, "python regex script filter", mb, s, None))
+        if "regex" not in skip:
+            s, _ = timed(run_regex, paths, lang)
+            rows.append((lang, "python regex script filter", mb, s, None))
         joined = work / f"{lang}-all.txt"
         with open(joined, "w", encoding="utf-8") as f:
             for p in paths:
                 for line in open(p, encoding="utf-8"):
                     f.write(json.loads(line)["text"] + "\n")
-        t = _core.time_script_filter(str(joined), ["Latin"] if lang == "en" else ["Han"])
+        t = _core.time_script_filter(str(joined), [keep_script(lang)])
         rows.append((lang, "xcult script filter (1 thread)", t["bytes_in"] / 1e6, t["seconds"], None))
-    print(f"\n{'lang':4} {'pipeline':48} {'MB':>7} {'s':>8} {'MB/s':>8} {'Mtok/s':>7} {'xcult is':>9}")
+    print(f"\n{'lang':10} {'pipeline':46} {'MB':>6} {'s':>7} {'MB/s':>7} {'Mtok/s':>6} {'xcult is':>8}")
     base = {lang: next(r for r in rows if r[0] == lang and r[1] == "xcult prep") for lang in corpora}
     for lang, name, mb, secs, tokens in rows:
         ratio = "" if name.startswith("xcult") or name.startswith("python") else f"{secs / base[lang][3]:.1f}x"
         mtok = f"{tokens / secs / 1e6:.2f}" if tokens else ""
-        print(f"{lang:4} {name:48} {mb:7.1f} {secs:8.2f} {mb / secs:8.1f} {mtok:>7} {ratio:>9}")
+        print(f"{lang:10} {name:46} {mb:6.1f} {secs:7.2f} {mb / secs:7.1f} {mtok:>6} {ratio:>8}")
     if "rss" not in skip:
-        en = corpora["en"]
-        small = work / "rss-50.jsonl"
-        big = work / "rss-500.jsonl"
-        with open(small, "wb") as f:
-            f.write(en[0].read_bytes()[: 50_000_000].rsplit(b"\n", 1)[0] + b"\n")
-        with open(big, "wb") as f:
-            for _ in range(10):
-                f.write(small.read_bytes())
-        r50 = rss_child([small], "en", tok, work / "rss50")
-        r500 = rss_child([big], "en", tok, work / "rss500")
-        print(f"\npeak RSS, engine on 50 MB: {r50} MB; on 500 MB: {r500} MB")
+        # Two inputs generated on their own: the 500 MB one is not the 50 MB one repeated.
+        r50 = rss_child(generate(work / "rss-50", 50, "en", 50), "en", tok, work / "rss50")
+        r500 = rss_child(generate(work / "rss-500", 500, "en", 500), "en", tok, work / "rss500")
+        print(f"\npeak RSS of the engine (English, generated inputs): {r50} MB on 50 MB; {r500} MB on 500 MB")
 
 
 if __name__ == "__main__":

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 from tokenizers import Tokenizer
 
+from benchmarks.corpora import Language, uniform_zh
 from tests.conftest import PROBES
 from xcult import _core
 from xcult.corpus.sample import write_sample
@@ -22,6 +24,31 @@ MIXED = [
     "",
 ]
 
+# Where a byte-level BPE could go wrong: long runs of one character (the merge loop's
+# quadratic case and the hand-over to the HF model above 256 bytes), ties between equal
+# pairs, 4-byte characters, joiners and variation selectors, combining marks with no
+# base, noncharacters and private use (valid UTF-8 that looks invalid), control bytes.
+ADVERSARIAL = [
+    "a" * 85, "a" * 86, "a" * 257, "a" * 5000, "的" * 85, "的" * 86, "的" * 2000, "ཀ" * 300, "ᠠ" * 200, "한" * 90,
+    "aaa aaaa aaaaa " * 20, "lll llll lllll", "hellllo heeeello", "!!!!!!!!!!??..." * 40, "1234567890" * 30,
+    "emoji 👍🏽 👩‍👩‍👧‍👦 🇨🇳🇰🇷 ❤️ ☕︎ 𝔘𝔫𝔦𝔠𝔬𝔡𝔢 𠀀𠀁𪚥 𓀀",
+    "\u0301\u0302 lone marks; a\u0301\u0302\u0303\u0304 stacked; ཀ\u0f71\u0f72\u0f80 ᠠ\u180b",
+    "\ufffe\uffff\U0010ffff\ue000\U000f0000 \ufeffbom \x00\x01\x7f\x85\u2028\u2029",
+    "not NFC: cafe\u0301 \u212b\u2126\u037e e\u0301\u0323 \u0f43\u0f72 \u0f40\u0f71\u0f72\u0f80 \u1100\u1161\u11a8 \u0915\u093c",
+    "mixed北京Seoul서울ལྷ་སᠤᠯᠠᠭᠠᠨ2024年",
+    "中文和English混排，数字123和符号%&*（全角）",
+    " " * 300 + "x" + "\n" * 300 + "\t \t",
+    "Ａ" * 100 + "ｶﾀｶﾅ" * 50,
+]
+
+
+def generated_texts(per_language: int) -> list[str]:
+    """The benchmark's generated text in five scripts plus uniform Chinese."""
+    rng = np.random.default_rng(7)
+    languages = [Language(lang, 3) for lang in ("en", "zh", "ko", "bo", "mn")]
+    texts = [language.document(rng) for language in languages for _ in range(per_language)]
+    return texts + [uniform_zh(rng) for _ in range(per_language)]
+
 
 def texts_for_test(tmp_path) -> list[str]:
     files = write_sample(tmp_path, seed=5)
@@ -32,7 +59,7 @@ def texts_for_test(tmp_path) -> list[str]:
         for q in json.loads(probe.read_text(encoding="utf-8")):
             texts.append(q["question"])
             texts.extend(q["options"])
-    return texts + MIXED
+    return texts + MIXED + ADVERSARIAL + generated_texts(200)
 
 
 def test_fast_path_equals_reference_on_every_script(tmp_path):

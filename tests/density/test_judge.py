@@ -82,6 +82,29 @@ def test_transformers_judge_matches_unbatched_forward(tiny_model):
     assert 0 < min(got) and max(got) < 1 and len(set(got)) == 3
 
 
+def test_pairs_sharing_a_chunk_run_its_prefix_once_with_equal_answers(tiny_model):
+    """Statements retrieved with one chunk continue the KV cache of the prompt up to the
+    statement; P(yes) equals the whole prompt's, also when a group spans several
+    forwards (the cache is copied, not consumed) and when the chunk was cut to fit."""
+    from xcult.density.judges import TransformersJudge
+
+    judge = TransformersJudge(JudgeConfig(backend="transformers", model=str(tiny_model), device="cpu", dtype="fp32", max_model_len=512))
+    facts = ["The Vold people eat bread at Marrow Night.", "Kesh is the capital.", "Rice is grown in the north.", "They sing at dawn.", "Tea comes last."]
+    texts = ["Every year the Vold people eat bread at marrow night, and dance.", "Kesh lies on the river; rice and tea grow north of it.", "x y " * 2000]
+    statements = [f for t in texts for f in facts] + ["A fact alone."]
+    chunks = [t for t in texts for _ in facts] + ["A chunk alone."]
+    shared = []
+    original = judge._shared
+    judge._shared = lambda encoded, members, common, result: shared.append((len(members), common)) or original(encoded, members, common, result)
+    judge.TOKENS_PER_FORWARD = 32  # several forwards per group
+    got = judge.p_yes(statements, chunks)
+    assert [n for n, _ in shared] == [5, 5, 5] and all(c >= 16 for _, c in shared)
+    judge.share_prefixes = False
+    whole = judge.p_yes(statements, chunks)
+    assert max(abs(a - b) for a, b in zip(got, whole)) < 1e-5
+    assert max(whole) - min(whole) > 1e-3  # the tolerance is far below the answers' spread
+
+
 def test_judge_config_is_checked(tmp_path):
     from xcult.config import load_config
     from xcult.errors import ConfigError

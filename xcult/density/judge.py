@@ -32,7 +32,9 @@ def judge_pairs(judge: Judge, cache: Cache, statements: list[str], chunks: list[
     for i, k in enumerate(keys):
         if k not in cache.values:
             first.setdefault(k, i)
-    todo = list(first.values())
+    # Pairs of one chunk side by side: a batch then holds whole groups, whose shared
+    # prompt prefix the transformers judge runs once and vLLM's prefix cache reuses.
+    todo = sorted(first.values(), key=lambda i: (chunks[i], i))
     per_key = Counter(keys)
     if progress is not None and hits:
         progress(hits)

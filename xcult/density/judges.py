@@ -155,7 +155,15 @@ class VllmJudge:
 
 
 class TransformersJudge:
-    """A transformers causal LM: one left-padded forward per batch, last-position logits."""
+    """A transformers causal LM. Pairs that share a chunk share their prompt up to the
+    statement (instruction first, then the chunk): that prefix runs once and its KV
+    cache is continued by each statement (`xcult/kv_cache.py`); the other prompts go
+    in left-padded batches. Either way P(yes) comes from the last position's logits.
+    `share_prefixes = False` sends every prompt whole (what tests and the benchmark
+    compare the shared path against)."""
+
+    TOKENS_PER_FORWARD = 16384
+    MIN_SHARED = 16  # a shorter common prefix is not worth a forward of its own
 
     def __init__(self, cfg: JudgeConfig):
         import torch
@@ -172,20 +180,63 @@ class TransformersJudge:
         self.prompts = Prompts(tok, cfg, max_len)
         self.pad = tok.pad_token_id if tok.pad_token_id is not None else (tok.eos_token_id or 0)
         self.ids = self.prompts.yes_ids + self.prompts.no_ids
+        self.share_prefixes = True
 
     def identity(self) -> dict:
         return self.prompts.identity()
 
     def p_yes(self, statements: list[str], chunks: list[str]) -> list[float]:
-        torch = self.torch
         encoded = self.prompts.build(statements, chunks)
-        order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
         result = [0.0] * len(encoded)
-        budget = 16384  # tokens per forward
+        alone = []
+        groups: dict[str, list[int]] = {}
+        for i, c in enumerate(chunks):
+            groups.setdefault(c, []).append(i)
+        with self.torch.inference_mode():
+            for members in groups.values():
+                common = _common_prefix([encoded[i] for i in members]) if len(members) > 1 and self.share_prefixes else 0
+                if common >= self.MIN_SHARED:
+                    self._shared(encoded, members, common, result)
+                else:
+                    alone += members
+            self._batched(encoded, alone, result)
+        return result
+
+    def _read(self, logits, members: list[int], result: list[float]) -> None:
+        lp = self.torch.log_softmax(logits.float(), -1)[:, self.ids].cpu().tolist()
+        for r, i in enumerate(members):
+            result[i] = self.prompts.p_yes(dict(zip(self.ids, lp[r])).get)
+
+    def _shared(self, encoded: list[list[int]], members: list[int], common: int, result: list[float]) -> None:
+        """One forward of the shared prefix, then the statements continuing its cache."""
+        from xcult.kv_cache import continue_prefix, run_prefix
+
+        torch, body = self.torch, self.model.base_model
+        _, cache = run_prefix(body, torch.tensor([encoded[members[0]][:common]], device=self.device))
+        width = max(len(encoded[i]) for i in members) - common
+        rows = max(1, self.TOKENS_PER_FORWARD // width)
+        for start in range(0, len(members), rows):
+            part = members[start : start + rows]
+            suffix = torch.full((len(part), width), self.pad, dtype=torch.long)
+            lens = []
+            for r, i in enumerate(part):
+                tail = encoded[i][common:]
+                suffix[r, : len(tail)] = torch.tensor(tail)
+                lens.append(len(tail))
+            owner = torch.zeros(len(part), dtype=torch.long, device=self.device)
+            last = start + rows >= len(members)
+            h = continue_prefix(body, cache, common, owner, suffix.to(self.device), keep=not last)
+            at = torch.tensor(lens, device=self.device) - 1
+            self._read(self.model.get_output_embeddings()(h[torch.arange(len(part)), at]), part, result)
+
+    def _batched(self, encoded: list[list[int]], members: list[int], result: list[float]) -> None:
+        """Left-padded whole prompts, shortest first, `TOKENS_PER_FORWARD` per forward."""
+        torch = self.torch
+        order = sorted(members, key=lambda i: len(encoded[i]))
         start = 0
         while start < len(order):
             end = start + 1
-            while end < len(order) and len(encoded[order[end]]) * (end - start + 1) <= budget:
+            while end < len(order) and len(encoded[order[end]]) * (end - start + 1) <= self.TOKENS_PER_FORWARD:
                 end += 1
             batch = [encoded[i] for i in order[start:end]]
             width = max(len(b) for b in batch)
@@ -195,16 +246,22 @@ class TransformersJudge:
                 ids[r, width - len(b) :] = torch.tensor(b)
                 mask[r, width - len(b) :] = 1
             positions = (mask.cumsum(1) - 1).clamp(min=0)
-            with torch.inference_mode():
-                logits = self.model(
-                    input_ids=ids.to(self.device), attention_mask=mask.to(self.device), position_ids=positions.to(self.device), logits_to_keep=1
-                ).logits[:, -1].float()
-            lp = torch.log_softmax(logits, -1)[:, self.ids].cpu().tolist()
-            for r, i in enumerate(order[start:end]):
-                row = dict(zip(self.ids, lp[r]))
-                result[i] = self.prompts.p_yes(row.get)
+            logits = self.model(
+                input_ids=ids.to(self.device), attention_mask=mask.to(self.device), position_ids=positions.to(self.device), logits_to_keep=1
+            ).logits[:, -1]
+            self._read(logits, order[start:end], result)
             start = end
-        return result
+
+
+def _common_prefix(rows: list[list[int]]) -> int:
+    """Length of the ids every row starts with, leaving each row at least one own id."""
+    first, n = rows[0], min(len(r) for r in rows) - 1
+    for r in rows[1:]:
+        k = 0
+        while k < n and r[k] == first[k]:
+            k += 1
+        n = k
+    return n
 
 
 def make_judge(cfg: JudgeConfig) -> Judge:

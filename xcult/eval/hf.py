@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import inspect
 import shutil
 from pathlib import Path
 
 import torch
+
+from xcult.kv_cache import continue_prefix, run_prefix
 
 
 class HFCausalLM:
@@ -33,15 +34,8 @@ class HFCausalLM:
         prefix row rows[r]: the prefix runs once and its KV cache serves every row that
         continues it (exact under the causal mask; right padding in `suffix` only)."""
         body = self.model.base_model
-        out = body(input_ids=prefix, use_cache=True)
-        cache = getattr(out, "cache", None) or out.past_key_values
-        cache.reorder_cache(rows)
-        c = prefix.shape[1]
-        pos = torch.arange(c, c + suffix.shape[1], device=suffix.device).expand_as(suffix)
-        # transformers >= 5.2x names the argument `cache`; earlier releases `past_key_values`.
-        name = "cache" if "cache" in inspect.signature(body.forward).parameters else "past_key_values"
-        h = body(input_ids=suffix, position_ids=pos, use_cache=True, **{name: cache}).last_hidden_state
-        return out.last_hidden_state, h
+        hp, cache = run_prefix(body, prefix)
+        return hp, continue_prefix(body, cache, prefix.shape[1], rows, suffix)
 
     def output_weight(self) -> torch.Tensor:
         return self.model.get_output_embeddings().weight
