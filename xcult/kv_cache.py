@@ -8,25 +8,28 @@ statements retrieved with one chunk (they share the instruction and the chunk).
 
 from __future__ import annotations
 
-import copy
 import inspect
 
 import torch
 
 
-def run_prefix(body, prefix: torch.Tensor):
-    """Hidden states of the prefix rows [B, c] and their KV cache."""
-    out = body(input_ids=prefix, use_cache=True)
+def run_prefix(body, prefix: torch.Tensor, mask: torch.Tensor | None = None):
+    """Hidden states of the prefix rows [B, c] and their KV cache. Prefixes of
+    different lengths come left-padded with their attention `mask`."""
+    kw = {} if mask is None else {"attention_mask": mask, "position_ids": (mask.cumsum(1) - 1).clamp(min=0)}
+    out = body(input_ids=prefix, use_cache=True, **kw)
     return out.last_hidden_state, getattr(out, "cache", None) or out.past_key_values
 
 
-def continue_prefix(body, cache, prefix_len: int, rows: torch.Tensor, suffix: torch.Tensor, keep: bool = False) -> torch.Tensor:
+def continue_prefix(body, cache, start, rows: torch.Tensor, suffix: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
     """Hidden states of suffix rows [R, S], row r continuing prefix row rows[r] of
-    `cache` (right padding in `suffix` only). `keep=True` leaves `cache` usable for
-    another call (it is copied, not reordered in place)."""
-    cache = copy.deepcopy(cache) if keep else cache
+    `cache` (consumed: reordered in place). `start` is the position of each row's
+    first suffix token (an int when no prefix was padded); right padding in `suffix`
+    needs no mask, left-padded prefixes need `mask` [R, c + S]."""
     cache.reorder_cache(rows)
-    pos = torch.arange(prefix_len, prefix_len + suffix.shape[1], device=suffix.device).expand_as(suffix)
+    start = torch.as_tensor(start, device=suffix.device).reshape(-1, 1)
+    pos = (start + torch.arange(suffix.shape[1], device=suffix.device)).expand_as(suffix)
     # transformers >= 5.2x names the argument `cache`; earlier releases `past_key_values`.
     name = "cache" if "cache" in inspect.signature(body.forward).parameters else "past_key_values"
-    return body(input_ids=suffix, position_ids=pos, use_cache=True, **{name: cache}).last_hidden_state
+    kw = {} if mask is None else {"attention_mask": mask}
+    return body(input_ids=suffix, position_ids=pos, use_cache=True, **{name: cache}, **kw).last_hidden_state

@@ -84,21 +84,24 @@ def test_transformers_judge_matches_unbatched_forward(tiny_model):
 
 def test_pairs_sharing_a_chunk_run_its_prefix_once_with_equal_answers(tiny_model):
     """Statements retrieved with one chunk continue the KV cache of the prompt up to the
-    statement; P(yes) equals the whole prompt's, also when a group spans several
-    forwards (the cache is copied, not consumed) and when the chunk was cut to fit."""
+    statement; P(yes) equals the whole prompt's, with prefixes of different lengths
+    left-padded into one forward, a group split over several prefixes, and a chunk cut
+    to fit the model."""
     from xcult.density.judges import TransformersJudge
 
     judge = TransformersJudge(JudgeConfig(backend="transformers", model=str(tiny_model), device="cpu", dtype="fp32", max_model_len=512))
     facts = ["The Vold people eat bread at Marrow Night.", "Kesh is the capital.", "Rice is grown in the north.", "They sing at dawn.", "Tea comes last."]
-    texts = ["Every year the Vold people eat bread at marrow night, and dance.", "Kesh lies on the river; rice and tea grow north of it.", "x y " * 2000]
+    texts = ["Every year the Vold people eat bread at marrow night, and dance.", "Kesh lies on the river; rice and tea grow north of it, and its people sing at dawn before the market opens.", "x y " * 2000]
     statements = [f for t in texts for f in facts] + ["A fact alone."]
     chunks = [t for t in texts for _ in facts] + ["A chunk alone."]
-    shared = []
+    batches = []
     original = judge._shared
-    judge._shared = lambda encoded, members, common, result: shared.append((len(members), common)) or original(encoded, members, common, result)
-    judge.TOKENS_PER_FORWARD = 32  # several forwards per group
+    judge._shared = lambda encoded, jobs, result: batches.append([(len(m), c) for m, c in jobs]) or original(encoded, jobs, result)
+    judge.ROWS_PER_PREFIX = 2  # groups of 5 become 2 + 2 + 1
     got = judge.p_yes(statements, chunks)
-    assert [n for n, _ in shared] == [5, 5, 5] and all(c >= 16 for _, c in shared)
+    jobs = [job for batch in batches for job in batch]
+    assert sorted(n for n, _ in jobs) == [1, 1, 1, 2, 2, 2, 2, 2, 2] and all(c >= 16 for _, c in jobs)
+    assert len(batches) == 1 and len({c for _, c in jobs}) == 3  # three prefix lengths, one forward
     judge.share_prefixes = False
     whole = judge.p_yes(statements, chunks)
     assert max(abs(a - b) for a, b in zip(got, whole)) < 1e-5

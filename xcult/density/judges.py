@@ -163,6 +163,7 @@ class TransformersJudge:
     compare the shared path against)."""
 
     TOKENS_PER_FORWARD = 16384
+    ROWS_PER_PREFIX = 64  # a chunk shared by more statements runs its prefix again per 64
     MIN_SHARED = 16  # a shorter common prefix is not worth a forward of its own
 
     def __init__(self, cfg: JudgeConfig):
@@ -188,46 +189,67 @@ class TransformersJudge:
     def p_yes(self, statements: list[str], chunks: list[str]) -> list[float]:
         encoded = self.prompts.build(statements, chunks)
         result = [0.0] * len(encoded)
-        alone = []
+        alone, jobs = [], []
         groups: dict[str, list[int]] = {}
         for i, c in enumerate(chunks):
             groups.setdefault(c, []).append(i)
+        for members in groups.values():
+            common = _common_prefix([encoded[i] for i in members]) if len(members) > 1 and self.share_prefixes else 0
+            if common < self.MIN_SHARED:
+                alone += members
+                continue
+            for start in range(0, len(members), self.ROWS_PER_PREFIX):
+                jobs.append((members[start : start + self.ROWS_PER_PREFIX], common))
+        jobs.sort(key=lambda job: job[1])
         with self.torch.inference_mode():
-            for members in groups.values():
-                common = _common_prefix([encoded[i] for i in members]) if len(members) > 1 and self.share_prefixes else 0
-                if common >= self.MIN_SHARED:
-                    self._shared(encoded, members, common, result)
-                else:
-                    alone += members
+            batch: list = []
+            for job in jobs:
+                if batch and not self._fits(encoded, batch + [job]):
+                    self._shared(encoded, batch, result)
+                    batch = []
+                batch.append(job)
+            if batch:
+                self._shared(encoded, batch, result)
             self._batched(encoded, alone, result)
         return result
+
+    def _fits(self, encoded: list[list[int]], jobs: list) -> bool:
+        """Prefix tokens and suffix rows x (prefix + suffix) within the budget."""
+        width = max(c for _, c in jobs)
+        rows = [len(encoded[i]) - c for members, c in jobs for i in members]
+        return len(jobs) * width <= self.TOKENS_PER_FORWARD and len(rows) * (width + max(rows)) <= 4 * self.TOKENS_PER_FORWARD
 
     def _read(self, logits, members: list[int], result: list[float]) -> None:
         lp = self.torch.log_softmax(logits.float(), -1)[:, self.ids].cpu().tolist()
         for r, i in enumerate(members):
             result[i] = self.prompts.p_yes(dict(zip(self.ids, lp[r])).get)
 
-    def _shared(self, encoded: list[list[int]], members: list[int], common: int, result: list[float]) -> None:
-        """One forward of the shared prefix, then the statements continuing its cache."""
+    def _shared(self, encoded: list[list[int]], jobs: list, result: list[float]) -> None:
+        """One forward of the jobs' shared prefixes (left-padded), then every statement
+        continuing its prefix's cache (right-padded)."""
         from xcult.kv_cache import continue_prefix, run_prefix
 
-        torch, body = self.torch, self.model.base_model
-        _, cache = run_prefix(body, torch.tensor([encoded[members[0]][:common]], device=self.device))
-        width = max(len(encoded[i]) for i in members) - common
-        rows = max(1, self.TOKENS_PER_FORWARD // width)
-        for start in range(0, len(members), rows):
-            part = members[start : start + rows]
-            suffix = torch.full((len(part), width), self.pad, dtype=torch.long)
-            lens = []
-            for r, i in enumerate(part):
-                tail = encoded[i][common:]
-                suffix[r, : len(tail)] = torch.tensor(tail)
-                lens.append(len(tail))
-            owner = torch.zeros(len(part), dtype=torch.long, device=self.device)
-            last = start + rows >= len(members)
-            h = continue_prefix(body, cache, common, owner, suffix.to(self.device), keep=not last)
-            at = torch.tensor(lens, device=self.device) - 1
-            self._read(self.model.get_output_embeddings()(h[torch.arange(len(part)), at]), part, result)
+        torch, body, dev = self.torch, self.model.base_model, self.device
+        width = max(c for _, c in jobs)
+        prefix = torch.full((len(jobs), width), self.pad, dtype=torch.long)
+        pmask = torch.zeros((len(jobs), width), dtype=torch.long)
+        for g, (members, c) in enumerate(jobs):
+            prefix[g, width - c :] = torch.tensor(encoded[members[0]][:c])
+            pmask[g, width - c :] = 1
+        _, cache = run_prefix(body, prefix.to(dev), pmask.to(dev))
+        flat = [(g, i, c) for g, (members, c) in enumerate(jobs) for i in members]
+        lens = [len(encoded[i]) - c for _, i, c in flat]
+        suffix = torch.full((len(flat), max(lens)), self.pad, dtype=torch.long)
+        smask = torch.zeros_like(suffix)
+        for r, (_, i, c) in enumerate(flat):
+            suffix[r, : lens[r]] = torch.tensor(encoded[i][c:])
+            smask[r, : lens[r]] = 1
+        rows = torch.tensor([g for g, _, _ in flat])
+        mask = torch.cat([pmask[rows], smask], 1)
+        start = [c for _, _, c in flat]
+        h = continue_prefix(body, cache, start, rows.to(dev), suffix.to(dev), mask.to(dev))
+        at = torch.tensor(lens, device=dev) - 1
+        self._read(self.model.get_output_embeddings()(h[torch.arange(len(flat), device=dev), at]), [i for _, i, _ in flat], result)
 
     def _batched(self, encoded: list[list[int]], members: list[int], result: list[float]) -> None:
         """Left-padded whole prompts, shortest first, `TOKENS_PER_FORWARD` per forward."""
