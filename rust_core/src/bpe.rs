@@ -21,7 +21,6 @@ pub struct BytePairEncoder {
     whole: Option<FxHashMap<Box<[u8]>, u32>>,
 }
 
-/// Reusable buffers of one thread, one slot per byte of the pre-token.
 /// Index of the leftmost lowest rank, `None` when every rank is "none". With AVX2 (checked
 /// at run time; wheels are built for baseline x86-64) the passes are 8 lanes wide.
 #[inline]
@@ -58,6 +57,7 @@ fn lowest_portable(ranks: &[u32]) -> Option<usize> {
     None
 }
 
+/// Reusable buffers of one thread, one slot per byte of the pre-token.
 #[derive(Default)]
 pub struct Scratch {
     ids: Vec<u32>,
@@ -117,9 +117,10 @@ impl BytePairEncoder {
             let id = |t: &[u8]| vocab.get(t).copied().ok_or_else(|| format!("merge {rank}: {t:?} is not in the vocabulary"));
             let joined: Vec<u8> = a.iter().chain(&b).copied().collect();
             let (left, right, new) = (id(&a)?, id(&b)?, id(&joined)?);
-            // The first rank wins, as when HF builds its merge map from the list.
-            merges.entry((left as u64) << 32 | right as u64).or_insert((rank as u32, new));
-            if a.len() == 1 && b.len() == 1 && byte_pairs[(a[0] as usize) << 8 | b[0] as usize] == NO_MERGE {
+            // A pair listed twice keeps its last rank, as HF's merge map (collected from
+            // the list) does.
+            merges.insert((left as u64) << 32 | right as u64, (rank as u32, new));
+            if a.len() == 1 && b.len() == 1 {
                 byte_pairs[(a[0] as usize) << 8 | b[0] as usize] = (rank as u32, new);
             }
         }

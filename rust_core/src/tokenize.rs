@@ -223,15 +223,18 @@ pub(crate) mod tests {
     /// A Qwen2-shaped tokenizer.json with a tiny byte-level vocabulary: every byte,
     /// a few merges, and the Qwen special tokens.
     pub fn tiny_qwen_like(dir: &Path) -> PathBuf {
+        tiny_qwen_with(dir, &[("h", "e"), ("l", "l"), ("he", "ll"), ("Ġ", "w"), ("o", "r")])
+    }
+
+    fn tiny_qwen_with(dir: &Path, merges: &[(&str, &str)]) -> PathBuf {
         let bc = byte_chars();
         let mut vocab = serde_json::Map::new();
         for (i, c) in bc.iter().enumerate() {
             vocab.insert(c.to_string(), i.into());
         }
-        let merges = [("h", "e"), ("l", "l"), ("he", "ll"), ("Ġ", "w"), ("o", "r")];
-        for (a, b) in merges {
+        for &(a, b) in merges {
             let n = vocab.len();
-            vocab.insert(format!("{a}{b}"), n.into());
+            vocab.entry(format!("{a}{b}")).or_insert(n.into());
         }
         let n = vocab.len();
         let json = serde_json::json!({
@@ -294,6 +297,20 @@ pub(crate) mod tests {
             let mut fast = Vec::new();
             tok.encode_into(&text, &mut fast).unwrap();
             assert_eq!(fast, tok.encode_reference(&text).unwrap(), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn a_pair_listed_twice_keeps_its_last_rank_as_in_hf() {
+        // If the first rank won: "ell" -> e + ll, "helo" -> hel + o; the last (HF): el + l,
+        // he + lo. A pair of bytes and a pair of merged tokens, each listed twice.
+        let dir = tempfile::tempdir().unwrap();
+        let merges = [("l", "l"), ("h", "e"), ("e", "l"), ("l", "l"), ("he", "l"), ("l", "o"), ("he", "l")];
+        let tok = TextTokenizer::load(&tiny_qwen_with(dir.path(), &merges), "<|endoftext|>", TokenizerImpl::Auto).unwrap();
+        for text in ["ell", "helo", "hell", "yellow bell"] {
+            let mut fast = Vec::new();
+            tok.encode_into(text, &mut fast).unwrap();
+            assert_eq!(fast, tok.encode_reference(text).unwrap(), "{text:?}");
         }
     }
 
