@@ -86,17 +86,16 @@ class Prompts:
 
     def build(self, statements: list[str], chunks: list[str]) -> list[list[int]]:
         limit = self.cfg.max_chunk_chars
-        out = []
-        for s, c in zip(statements, chunks):
-            c = c[:limit]
-            ids = self.tok.encode(self._text(s, c), add_special_tokens=False)
+        chunks = [c[:limit] for c in chunks]
+        # One batch call: the fast tokenizer encodes the prompts in parallel.
+        out = self.tok([self._text(s, c) for s, c in zip(statements, chunks)], add_special_tokens=False)["input_ids"]
+        for i, ids in enumerate(out):
             over = len(ids) - (self.max_len - 1)
             if over > 0:
-                chunk_ids = self.tok.encode(c, add_special_tokens=False)
+                chunk_ids = self.tok.encode(chunks[i], add_special_tokens=False)
                 c = self.tok.decode(chunk_ids[: max(0, len(chunk_ids) - over - 8)])
-                ids = self.tok.encode(self._text(s, c), add_special_tokens=False)[-(self.max_len - 1) :]
-            out.append(ids)
-        return out
+                out[i] = self.tok.encode(self._text(statements[i], c), add_special_tokens=False)[-(self.max_len - 1) :]
+        return [list(ids) for ids in out]
 
     def p_yes(self, logprob_of) -> float:
         """P(yes) from a token id -> log-probability lookup (None when not returned)."""
