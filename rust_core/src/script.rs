@@ -97,6 +97,10 @@ pub struct ScriptFilter {
     ascii: [u8; 128],
     keeps_latin_only: bool,
     min_chars: usize,
+    /// By the first two bytes of a 3-byte character (as `ScriptTable::three`): its 64
+    /// code points are all of one kept script other than Common and Inherited, so a run
+    /// of them outside a gap needs nothing but moving past (Han, Hangul, Tibetan runs).
+    plain3: [bool; 1024],
 }
 
 /// Characters removed from one document, by `Script as u8`.
@@ -144,7 +148,12 @@ impl ScriptFilter {
         }
         let keeps_latin_only = scripts.iter().all(|s| *s == Script::Latin);
         let ascii = std::array::from_fn(|b| script_id(b as u8 as char));
-        Ok(ScriptFilter { keep: mask, ascii, keeps_latin_only, min_chars })
+        let three = &table().three;
+        let plain3 = std::array::from_fn(|k| {
+            let id = three[k];
+            id != MIXED && id != COMMON && id != OGHAM && id != INHERITED && mask[id as usize]
+        });
+        Ok(ScriptFilter { keep: mask, ascii, keeps_latin_only, min_chars, plain3 })
     }
 
     pub fn filter(&self, text: &str) -> Filtered {
@@ -166,6 +175,22 @@ impl ScriptFilter {
         let t = table();
         let mut i = 0;
         while i < bytes.len() {
+            if !in_gap {
+                // The common case in CJK, Hangul and Tibetan text: kept characters of the
+                // script itself, one table lookup each (valid UTF-8: a lead byte E0-EF has
+                // its two continuation bytes).
+                let start = i;
+                while i < bytes.len() && bytes[i] & 0xF0 == 0xE0 && self.plain3[((bytes[i] as usize & 0x0F) << 6) | (bytes[i + 1] as usize & 0x3F)] {
+                    i += 3;
+                }
+                if i > start {
+                    trail = i;
+                    prev_kept = true;
+                    if i == bytes.len() {
+                        break;
+                    }
+                }
+            }
             let b = bytes[i];
             let (cp, len, id) = if b < 0x80 {
                 (b as u32, 1, self.ascii[b as usize])
