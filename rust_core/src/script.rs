@@ -175,26 +175,22 @@ impl ScriptFilter {
         let t = table();
         let mut i = 0;
         while i < bytes.len() {
-            if !in_gap {
-                // The common case in CJK, Hangul and Tibetan text: kept characters of the
-                // script itself, one table lookup each (valid UTF-8: a lead byte E0-EF has
-                // its two continuation bytes).
-                let start = i;
-                while i < bytes.len() && bytes[i] & 0xF0 == 0xE0 && self.plain3[((bytes[i] as usize & 0x0F) << 6) | (bytes[i + 1] as usize & 0x3F)] {
-                    i += 3;
-                }
-                if i > start {
-                    trail = i;
-                    prev_kept = true;
-                    if i == bytes.len() {
-                        break;
-                    }
-                }
-            }
             let b = bytes[i];
             let (cp, len, id) = if b < 0x80 {
                 (b as u32, 1, self.ascii[b as usize])
             } else if (0xE0..0xF0).contains(&b) && t.three[((b as usize & 0x0F) << 6) | (bytes[i + 1] as usize & 0x3F)] != MIXED {
+                if !in_gap && self.plain3[((b as usize & 0x0F) << 6) | (bytes[i + 1] as usize & 0x3F)] {
+                    // The common case in CJK, Hangul and Tibetan text: a run of kept
+                    // characters of the script itself, one lookup each (valid UTF-8: a
+                    // lead byte E0-EF has its two continuation bytes).
+                    i += 3;
+                    while i < bytes.len() && bytes[i] & 0xF0 == 0xE0 && self.plain3[((bytes[i] as usize & 0x0F) << 6) | (bytes[i + 1] as usize & 0x3F)] {
+                        i += 3;
+                    }
+                    trail = i;
+                    prev_kept = true;
+                    continue;
+                }
                 // A 3-byte character (CJK, Tibetan, Mongolian, Hangul) whose 64-code-point
                 // range has one script: no decoding. Its code point matters only for Common.
                 let id = t.three[((b as usize & 0x0F) << 6) | (bytes[i + 1] as usize & 0x3F)];
