@@ -22,17 +22,18 @@ import tempfile
 import time
 from pathlib import Path
 
+WORDS = "the people of the valley eat bread rice and fish at the winter festival in stone houses near a river".split()
+
 
 def pairs(n: int, rng: random.Random, per_probe: int = 50, pool: int | None = None) -> tuple[list[str], list[str]]:
     """`n` pairs: n / per_probe probes, each with `per_probe` distinct chunks drawn from
     a pool (n / 4 chunks unless given) with Zipf(1) popularity."""
-    words = "the people of the valley eat bread rice and fish at the winter festival in stone houses near a river".split()
     pool = pool or max(per_probe, n // 4)
-    texts = [" ".join(rng.choices(words, k=rng.randint(150, 400))) + "." for _ in range(pool)]
+    texts = [" ".join(rng.choices(WORDS, k=rng.randint(150, 400))) + "." for _ in range(pool)]
     weights = [1 / (r + 1) for r in range(pool)]
     statements, chunks = [], []
     while len(statements) < n:
-        statement = " ".join(rng.choices(words, k=12)) + "."
+        statement = " ".join(rng.choices(WORDS, k=12)) + "."
         picked: set[int] = set()
         while len(picked) < min(per_probe, pool):
             picked.update(rng.choices(range(pool), weights, k=per_probe - len(picked)))
@@ -48,7 +49,6 @@ def replayed(n: int, rng: random.Random, retrieval: Path) -> tuple[list[str], li
     group sizes follow the full run's; texts generated."""
     import polars as pl
 
-    words = "the people of the valley eat bread rice and fish at the winter festival in stone houses near a river".split()
     groups = pl.read_parquet(retrieval).group_by("corpus", "chunk_id").agg(pl.struct("culture", "lang", "item").alias("probes"))
     order = list(range(groups.height))
     rng.shuffle(order)
@@ -57,10 +57,10 @@ def replayed(n: int, rng: random.Random, retrieval: Path) -> tuple[list[str], li
     for g in order:
         if len(statements) >= n:
             break
-        text = " ".join(rng.choices(words, k=rng.randint(150, 400))) + "."
+        text = " ".join(rng.choices(WORDS, k=rng.randint(150, 400))) + "."
         for p in groups["probes"][g]:
             key = (p["culture"], p["lang"], p["item"])
-            statements.append(probe_text.setdefault(key, " ".join(rng.choices(words, k=12)) + "."))
+            statements.append(probe_text.setdefault(key, " ".join(rng.choices(WORDS, k=12)) + "."))
             chunks.append(text)
     return statements, chunks
 

@@ -21,8 +21,6 @@ import numpy as np
 
 from xcult.corpus.sample import BO_SYLLABLES, EN_WORDS, ZH_CHARS
 
-LANGS = ("en", "zh", "ko", "bo", "mn", "zh-uniform")
-
 KO_COMMON = "이다는의에가을를고하지기서한로도으리자사대수어나아해게거구그것있시라일정부전인상만우제보내면주여들적국"
 BO_LETTERS = [chr(c) for c in range(0x0F40, 0x0F6A) if c != 0x0F48]
 BO_SUBJOINED = [chr(c) for c in (0x0FB1, 0x0FB2, 0x0FB3, 0x0F90, 0x0F92, 0x0F94, 0x0F9F, 0x0FA3)]
