@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from xcult.stats import ema, mcnemar_exact, paired_bootstrap_ci, rankc
+from xcult.stats import ema, holm, mcnemar_exact, paired_bootstrap_ci, rankc
 
 
 def pairs(n01, n10, n11=0, n00=0):
@@ -25,6 +25,45 @@ def test_mcnemar_exact_by_hand(n01, n10, p):
     a, b = pairs(n01, n10, n11=7, n00=4)
     assert mcnemar_exact(a, b) == pytest.approx(p)
     assert mcnemar_exact(b, a) == pytest.approx(p)
+
+
+def test_mcnemar_equals_the_binomial_sum():
+    """scipy's exact binomial test equals the hand-written sum it replaced, 2 * P(X <= min)."""
+    rng = np.random.default_rng(3)
+    for n01, n10 in rng.integers(0, 120, size=(60, 2)):
+        a, b = pairs(int(n01), int(n10), n11=5)
+        n, k = n01 + n10, min(n01, n10)
+        want = 1.0 if n == 0 else min(1.0, 2 * sum(math.comb(int(n), i) for i in range(int(k) + 1)) / 2 ** int(n))
+        assert mcnemar_exact(a, b) == pytest.approx(want, rel=1e-9, abs=1e-300)
+
+
+def percentile_ci(a, b, n_boot=10_000, alpha=0.05, seed=0):
+    """The percentile bootstrap xcult used before scipy's BCa."""
+    d = np.asarray(a, float) - np.asarray(b, float)
+    idx = np.random.default_rng(seed).integers(0, len(d), size=(n_boot, len(d)))
+    return tuple(np.quantile(d[idx].mean(axis=1), [alpha / 2, 1 - alpha / 2]))
+
+
+def test_bca_agrees_with_the_percentile_bootstrap_when_symmetric():
+    """Balanced discordant pairs (no skew): BCa's correction vanishes and the CI equals the
+    percentile CI (up to the 1/n lattice); 45 vs 2 discordant pairs near the ceiling is
+    skewed, and BCa moves the lower end by several lattice steps."""
+    a, b = pairs(30, 30, n11=100, n00=168)  # 328 items, one lattice step 0.003
+    bca, pct = paired_bootstrap_ci(a, b), percentile_ci(a, b)
+    assert np.allclose(bca, pct, atol=0.0035), (bca, pct)
+    a, b = pairs(45, 2, n11=3)
+    bca, pct = paired_bootstrap_ci(a, b), percentile_ci(a, b)
+    assert pct[0] - bca[0] > 0.02 and bca[0] < 0.86 < bca[1]
+
+
+def test_holm_step_down_by_hand():
+    p = np.array([0.01, 0.04, 0.03, 0.5, 0.04])
+    # sorted 0.01, 0.03, 0.04, 0.04, 0.5 times 5, 4, 3, 2, 1, then a running maximum
+    want = {0: 0.05, 2: 0.12, 1: 0.12, 4: 0.12, 3: 0.5}
+    got = holm(p)
+    assert all(got[i] == pytest.approx(v) for i, v in want.items())
+    assert np.all(got >= p) and holm(np.array([])).size == 0
+    assert holm(np.array([0.3, 0.9])).tolist() == pytest.approx([0.6, 0.9])
 
 
 def test_bootstrap_degenerate_and_centered():

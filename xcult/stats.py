@@ -1,38 +1,49 @@
-"""Statistics over per-item correctness: paired bootstrap, McNemar, RankC, EMA."""
+"""Statistics over per-item correctness: paired BCa bootstrap and exact McNemar (scipy),
+Holm correction (statsmodels), RankC (no library has it), EMA."""
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
+from scipy import stats
+from statsmodels.stats.multitest import multipletests
 
 
 def paired_bootstrap_ci(a: np.ndarray, b: np.ndarray, n_boot: int = 10_000, alpha: float = 0.05, seed: int = 0) -> tuple[float, float]:
-    """CI of mean(a) - mean(b) for paired per-item scores, resampling items."""
+    """BCa bootstrap CI of mean(a) - mean(b) for paired per-item scores, resampling items
+    (scipy.stats.bootstrap, paired). When every item has the same difference the
+    distribution is a point and the CI is that point (BCa is undefined there)."""
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     if len(a) != len(b) or len(a) == 0:
         raise ValueError(f"paired samples need equal, non-zero lengths ({len(a)} vs {len(b)})")
-    rng = np.random.default_rng(seed)
     d = a - b
-    means = np.empty(n_boot)
-    for s in range(0, n_boot, 1000):  # bounded memory for large item sets
-        idx = rng.integers(0, len(d), size=(min(1000, n_boot - s), len(d)))
-        means[s : s + len(idx)] = d[idx].mean(axis=1)
-    lo, hi = np.quantile(means, [alpha / 2, 1 - alpha / 2])
-    return float(lo), float(hi)
+    if np.all(d == d[0]):
+        return float(d[0]), float(d[0])
+    res = stats.bootstrap(
+        (a, b), _mean_difference, paired=True, vectorized=True, n_resamples=n_boot, batch=1000,
+        confidence_level=1 - alpha, method="BCa", rng=np.random.default_rng(seed),
+    )
+    return float(res.confidence_interval.low), float(res.confidence_interval.high)
+
+
+def _mean_difference(a: np.ndarray, b: np.ndarray, axis: int = -1) -> np.ndarray:
+    return a.mean(axis=axis) - b.mean(axis=axis)
 
 
 def mcnemar_exact(a: np.ndarray, b: np.ndarray) -> float:
-    """Two-sided exact McNemar p-value for paired booleans: binomial test on discordant pairs."""
+    """Two-sided exact McNemar p-value for paired booleans: a binomial test (p = 1/2) on
+    the discordant pairs; 1 when there are none."""
     a, b = np.asarray(a, dtype=bool), np.asarray(b, dtype=bool)
     n01 = int((a & ~b).sum())
-    n10 = int((~a & b).sum())
-    n = n01 + n10
-    if n == 0:
-        return 1.0
-    k = min(n01, n10)
-    tail = sum(math.comb(n, i) for i in range(k + 1)) / 2**n
-    return min(1.0, 2 * tail)
+    n = n01 + int((~a & b).sum())
+    return 1.0 if n == 0 else float(stats.binomtest(n01, n, 0.5).pvalue)
+
+
+def holm(pvalues: np.ndarray, alpha: float = 0.05) -> np.ndarray:
+    """Holm step-down adjusted p-values over one family of tests (statsmodels)."""
+    pvalues = np.asarray(pvalues, dtype=float)
+    if len(pvalues) == 0:
+        return pvalues
+    return multipletests(pvalues, alpha=alpha, method="holm")[1]
 
 
 def rankc(rank_a: np.ndarray, rank_b: np.ndarray) -> float:

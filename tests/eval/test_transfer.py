@@ -42,6 +42,11 @@ def test_transfer_gap_and_significance():
     m = main_table(t)
     assert m.height == 2 and set(m["step"]) == {100}
     assert dict(zip(m["direction"], m["mark"])) == {"bo->en": "✓", "en->bo": "✗"}
+    # Holm over the two cells: the smaller p doubles, the larger stays (capped at 1)
+    p = dict(zip(m["direction"], m["p_mcnemar"]))
+    holm = dict(zip(m["direction"], m["p_holm"]))
+    assert holm["bo->en"] == pytest.approx(2 * p["bo->en"]) and holm["en->bo"] == 1.0
+    assert m.filter(pl.col("direction") == "bo->en")["significant_holm"].item()
 
 
 def test_instance_criteria_c4():

@@ -224,7 +224,7 @@ def run_eval(cfg: RunConfig, progress: bool = True) -> dict:
     write_parquet_atomic(lay.eval_table("controls"), scored.filter(pl.col("kind") == "control").drop("kind"))
     write_parquet_atomic(lay.eval_table("accuracy"), acc)
     write_parquet_atomic(lay.eval_table("transfer"), transfer)
-    write_parquet_atomic(lay.eval_table("main_table"), main_table(transfer))
+    write_parquet_atomic(lay.eval_table("main_table"), main_table(transfer, e.alpha))
     write_parquet_atomic(lay.eval_table("instances"), instance_table(pred, e.last_k))
     diag = [pl.read_parquet(p) for p in sorted((out / "diagnostics").glob("*.parquet"))]
     if diag:

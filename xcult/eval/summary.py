@@ -21,16 +21,20 @@ def _acc_table(acc: pl.DataFrame, title: str) -> Table:
     return t
 
 
+def _p(v: float) -> str:
+    return "<.001" if v < 0.001 else f"{v:.3f}"
+
+
 def transfer_view(main: pl.DataFrame) -> Table:
     """The final-checkpoint transfer table in under 80 columns."""
     step = main["step"].max() if len(main) else 0
     t = Table(title=f"transfer at step {step}: acc(with) - acc(without)", min_width=60)
-    for c in ("culture", "dir", "with", "w/o", "gap", "95% CI", "p", ""):
+    for c in ("culture", "dir", "with", "w/o", "gap", "95% CI", "p", "Holm", ""):
         t.add_column(c, no_wrap=True)
     for r in main.iter_rows(named=True):
         t.add_row(
             r["culture"], r["direction"], f"{r['acc_with']:.2f}", f"{r['acc_without']:.2f}",
-            f"{r['gap']:+.2f}", f"[{r['ci_low']:+.2f},{r['ci_high']:+.2f}]", f"{r['p_mcnemar']:.2g}", r["mark"],
+            f"{r['gap']:+.2f}", f"[{r['ci_low']:+.2f},{r['ci_high']:+.2f}]", _p(r["p_mcnemar"]), _p(r["p_holm"]), r["mark"],
         )
     return t
 

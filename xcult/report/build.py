@@ -151,10 +151,11 @@ def build_report(cfg: RunConfig) -> Path:
 
     main_path = lay.eval_table("main_table")
     if main_path.is_file():
-        m = pl.read_parquet(main_path).select("culture", "direction", "step", "n", "acc_with", "acc_without", "gap", "ci_low", "ci_high", "p_mcnemar", "significant")
+        m = pl.read_parquet(main_path).select("culture", "direction", "step", "n", "acc_with", "acc_without", "gap", "ci_low", "ci_high", "p_mcnemar", "significant", "p_holm", "significant_holm")
         sections.append(
             "<h2>(b) Transfer at the final checkpoint: acc(with bridges) − acc(without)</h2>"
-            f"<p>Paired bootstrap {int((1 - cfg.eval.alpha) * 100)}% CI; exact McNemar test; significant when both exclude no effect.</p>"
+            f"<p>Paired BCa bootstrap {int((1 - cfg.eval.alpha) * 100)}% CI; exact McNemar test; significant when both exclude no effect; "
+            "<code>p_holm</code>: the McNemar p-values Holm-corrected over this table's culture × direction cells.</p>"
             + table("transfer", m)
             + src(main_path)
         )
