@@ -86,7 +86,9 @@ def _rank0() -> bool:
     return torch.distributed.get_rank() == 0
 
 
-def save(root: Path, step: int, model, optimizer, scheduler) -> Path:
+def save(root: Path, step: int, model, optimizer=None, scheduler=None) -> Path:
+    """Saves `iter_<step>` under `root`; without optimizer and scheduler (`xcult import`)
+    only the model, the step and the RNG states."""
     final, tmp = iter_dir(root, step), root / f".iter_{step:07d}.tmp"
     if _rank0():
         shutil.rmtree(tmp, ignore_errors=True)
@@ -95,11 +97,11 @@ def save(root: Path, step: int, model, optimizer, scheduler) -> Path:
     msd = unwrap(model).sharded_state_dict()
     state = {
         "model": msd,
-        "scheduler": scheduler.state_dict(),
+        "scheduler": scheduler.state_dict() if scheduler is not None else None,
         "step": step,
         "rng": {"cpu": torch.get_rng_state(), "cuda": torch.cuda.get_rng_state() if torch.cuda.is_available() else None},
     }
-    if step > 0:  # before the first step Adam has no state to save
+    if step > 0 and optimizer is not None:  # before the first step Adam has no state to save
         state["optimizer"] = optimizer.sharded_state_dict(msd)
     dist_checkpointing.save(state, str(tmp))
     torch.distributed.barrier()

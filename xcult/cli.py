@@ -120,6 +120,18 @@ def export(checkpoint: Path, out: Path, dtype: str) -> None:
     click.echo(export_checkpoint(checkpoint, out, dtype))
 
 
+@main.command("import")
+@click.argument("source")
+@click.argument("out", type=click.Path(file_okay=False, path_type=Path))
+@clean_errors
+def import_(source: str, out: Path) -> None:
+    """Write a Hugging Face Qwen2 checkpoint (directory or hub id) as a Megatron run
+    directory that continued pretraining starts from (train.init_from = OUT)."""
+    from xcult.train.import_hf import import_hf
+
+    click.echo(import_hf(source, out))
+
+
 @main.command("eval")
 @click.argument("config", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--model", type=click.Path(path_type=Path), help="One checkpoint instead of a config's sweep.")

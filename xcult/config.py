@@ -134,6 +134,10 @@ class TrainConfig:
     # Share of continued-pretraining samples drawn from the English pretraining corpus
     # (replay against forgetting what English taught); 0 = the paper's recipe.
     replay_english: float = 0.0
+    # Continue from a released model instead of pretraining: a run directory `xcult import`
+    # wrote (or another experiment's finished run). Continued pretraining starts from its
+    # newest checkpoint; there is no pretraining run. "" = pretrain, then continue.
+    init_from: str = ""
     # Where runs write checkpoints: <checkpoints>/pretrain, <checkpoints>/ct-<lang>-<bridges>.
     checkpoints: str = "{out_dir}/checkpoints"
     # torchrun: processes per node, nodes, rendezvous (host:port; under Slurm the launcher

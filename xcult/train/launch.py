@@ -40,8 +40,9 @@ class Run:
 
 
 def runs(cfg: RunConfig) -> list[Run]:
-    """Every run of the study, in the order they must happen."""
-    out = [Run("pretrain", "pretrain")]
+    """Every run of the study, in the order they must happen (no pretraining when
+    continued pretraining starts from `train.init_from`)."""
+    out = [] if cfg.train.init_from else [Run("pretrain", "pretrain")]
     for lang in cfg.prep.languages:
         out += [Run(f"ct-{lang}-{b}", "ct", lang, b) for b in BRIDGES]
     return out
@@ -49,6 +50,8 @@ def runs(cfg: RunConfig) -> list[Run]:
 
 def find_run(cfg: RunConfig, stage: str, lang: str | None, bridges: str | None) -> Run:
     if stage == "pretrain":
+        if cfg.train.init_from:
+            raise ConfigError(f"train.init_from = {cfg.train.init_from!r}: continued pretraining starts from it; this study has no pretraining run", "train.init_from")
         return Run("pretrain", "pretrain")
     if lang not in cfg.prep.languages:
         raise ConfigError(f"--lang {lang!r}: not a language of prep.languages ({', '.join(cfg.prep.languages)})", "prep.languages")
@@ -59,6 +62,11 @@ def find_run(cfg: RunConfig, stage: str, lang: str | None, bridges: str | None) 
 
 def run_dir(cfg: RunConfig, run: Run) -> Path:
     return layout.of(cfg).run(run.name)
+
+
+def init_root(cfg: RunConfig) -> Path:
+    """The run continued pretraining starts from: `train.init_from`, else this study's pretraining."""
+    return Path(cfg.train.init_from) if cfg.train.init_from else run_dir(cfg, Run("pretrain", "pretrain"))
 
 
 def data_prefix(cfg: RunConfig, run: Run) -> Path:
@@ -75,7 +83,7 @@ def _inputs(cfg: RunConfig, run: Run) -> list[Path]:
             prefixes.append(data_prefix(cfg, Run("pretrain", "pretrain")))
     files = [p.with_suffix(ext) for p in prefixes for ext in (".bin", ".idx")] + [tokenizer_for(cfg)]
     if run.stage == "ct":
-        files.append(run_dir(cfg, Run("pretrain", "pretrain")) / "done.json")
+        files.append(init_root(cfg) / "done.json")
     return files
 
 
@@ -144,8 +152,10 @@ def job(cfg: RunConfig, run: Run, dry_run: bool = False) -> dict:
     if run.stage == "ct":
         from training.checkpoint import latest
 
-        pre = run_dir(cfg, Run("pretrain", "pretrain"))
+        pre = init_root(cfg)
         found = latest(pre) if (pre / "done.json").exists() else None
+        if found is None and t.init_from:
+            raise MissingPathError(f"train.init_from: {pre} holds no finished run (write one with `xcult import`)", str(pre))
         if found is None and not dry_run:
             raise MissingPathError(f"{run.name} continues the pretrained model, but {pre} holds no finished run", str(pre))
         init_from = str(found[1]) if found else str(pre / "iter_<final>")
@@ -170,6 +180,8 @@ def job(cfg: RunConfig, run: Run, dry_run: bool = False) -> dict:
             "train.vocab_size",
         )
     eod = tokenizer.token_to_id(cfg.tokenizer.eod)
+    if run.stage == "ct" and t.init_from:
+        _check_init_from(cfg, arch.to_dict(), tokenizer, eod)
     return {
         "name": run.name,
         "stage": run.stage,
@@ -201,6 +213,27 @@ def job(cfg: RunConfig, run: Run, dry_run: bool = False) -> dict:
         if t.wandb_project
         else None,
     }
+
+
+def _check_init_from(cfg: RunConfig, arch: dict, tokenizer, eod: int) -> None:
+    """The run `train.init_from` names must have the architecture train.model builds and
+    the tokenizer the corpora were tokenized with: weights of another shape cannot load,
+    and another vocabulary would load and then read every id wrongly."""
+    import json
+
+    from tokenizers import Tokenizer
+
+    source = json.loads((init_root(cfg) / "job.json").read_text())
+    diff = {k: (v, arch.get(k)) for k, v in source["arch"].items() if arch.get(k) != v}
+    if diff:
+        listed = ", ".join(f"{k} {a} vs {b}" for k, (a, b) in diff.items())
+        raise ConfigError(f"train.model = {cfg.train.model!r} differs from the model in {cfg.train.init_from} ({listed}: its vs the preset's)", "train.model")
+    if Tokenizer.from_file(source["tokenizer"]).get_vocab() != tokenizer.get_vocab() or source["eod"] != eod:
+        raise ConfigError(
+            f"train.init_from: the model in {cfg.train.init_from} was trained with the tokenizer {source['tokenizer']} (EOS id {source['eod']}), "
+            f"not the one this study's corpora use ({tokenizer_for(cfg)}, EOS id {eod})",
+            "train.init_from",
+        )
 
 
 def torchrun_command(cfg: RunConfig, job_path: Path, extra: list[str] | None = None) -> list[str]:
