@@ -138,7 +138,7 @@ def import_(source: str, out: Path) -> None:
 @click.option("--probes", help="Probe directory or raw-URL base (with --model).")
 @click.option("--cultures", default="zh,bo", show_default=True, help="With --model; CULTURE:LANG where the questions' language differs.")
 @click.option("--tokenizer", "tokenizer_name", default=None, help="With --model: default the model's tokenizer.json, else qwen2.5.")
-@click.option("--metric", type=click.Choice(["mean", "answer_sum", "per_char"]), default="mean", show_default=True)
+@click.option("--metric", type=click.Choice(["mean", "sum", "per_char", "answer_sum"]), default="mean", show_default=True)
 @click.option("--mode", type=click.Choice(["xcult", "paper"]), default="xcult", show_default=True)
 @click.option("--on-invalid", type=click.Choice(["error", "skip"]), default="error", show_default=True)
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="With --model: write predictions and accuracy here.")
@@ -392,6 +392,51 @@ def from_templates(people: Path, templates: Path, culture: str, out: Path, seed:
     click.echo(f"items {s.items}; skipped {s.skipped or 'none'}")
     for f in s.files:
         click.echo(f"  {f}")
+
+
+@probes.command("to-lm-eval")
+@click.argument("out", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--probes", "source", required=True, help="Probe directory or raw-URL base.")
+@click.option("--cultures", default="zh,bo", show_default=True, help="CULTURE:LANG where the questions' language differs.")
+@click.option("--on-invalid", type=click.Choice(["error", "skip"]), default="error", show_default=True)
+@clean_errors
+def to_lm_eval(out: Path, source: str, cultures: str, on_invalid: str) -> None:
+    """Write lm-evaluation-harness tasks (YAML + JSONL) for a probe set: run them with
+    `lm_eval run --include_path OUT --tasks xcult ...`."""
+    from xcult.eval.lm_eval_format import write_tasks
+    from xcult.probes import load_culture
+
+    langs = dict(c.split(":", 1) if ":" in c else (c, c) for c in cultures.split(","))
+    names = write_tasks([load_culture(source, c, lang, on_invalid) for c, lang in langs.items()], out)
+    click.echo(f"{len(names)} tasks in {out} (group: xcult): {', '.join(names)}")
+
+
+@main.command()
+@click.argument("a", type=click.Path(exists=True, path_type=Path))
+@click.argument("b", type=click.Path(exists=True, path_type=Path))
+@click.option("--metric", default=None, help="Accuracy key in the logs: acc, acc_norm, acc_mean, ... (default: acc_mean where both have it, else acc).")
+@click.option("--bootstrap", "n_boot", type=int, default=10_000, show_default=True)
+@click.option("--alpha", type=float, default=0.05, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Also write the table and notes as JSON.")
+@clean_errors
+def compare(a: Path, b: Path, metric, n_boot: int, alpha: float, seed: int, out) -> None:
+    """Paired significance between two sample logs (lm-eval's --log_samples output or
+    xcult eval's eval/lm_eval/<checkpoint>): per task, gap A - B with a BCa CI,
+    exact McNemar and Holm across tasks."""
+    from rich.console import Console
+
+    from xcult.eval.compare import compare as compare_logs
+    from xcult.eval.summary import compare_view
+    from xcult.io import write_json_atomic
+
+    table, notes = compare_logs(a, b, metric, n_boot, alpha, seed)
+    Console().print(compare_view(table, notes))
+    for side, tasks in notes["only_in"].items():
+        if tasks:
+            click.echo(f"only in {side} (not compared): {', '.join(tasks)}")
+    if out is not None:
+        write_json_atomic(out, {**notes, "rows": table.to_dicts()})
 
 
 @main.command("sample-data")

@@ -244,7 +244,7 @@ class EvalConfig:
     checkpoints: str = "{out_dir}/checkpoints/ct-{lang}-{bridges}"
     # "auto": Megatron for `iter_<N>` checkpoints of `xcult train`, Hugging Face otherwise.
     backend: Literal["auto", "hf", "megatron"] = "auto"
-    metric: Literal["mean", "answer_sum", "per_char"] = "mean"
+    metric: Literal["mean", "sum", "per_char", "answer_sum"] = "mean"
     # "paper": bf16 scores and first-listed option wins ties, as the released script.
     mode: Literal["xcult", "paper"] = "xcult"
     on_invalid: Literal["error", "skip"] = "error"

@@ -155,6 +155,10 @@ class Layout:
     def eval_diagnostics(self, culture: str, setting: str, step: int) -> Path:
         return self.eval / "diagnostics" / self.eval_items(culture, setting, step).name
 
+    def eval_lm_eval(self, lang: str, setting: str, step: int) -> Path:
+        """lm-eval-format logs of one checkpoint (a language's run, a setting, a step)."""
+        return self.eval / "lm_eval" / f"{lang}-{setting}-step{step:06d}"
+
     def eval_table(self, name: str) -> Path:
         """predictions, accuracy, transfer, main_table, instances, controls, diagnostics."""
         return self.eval / f"{name}.parquet"

@@ -136,3 +136,20 @@ def test_paper_mode_only_with_the_paper_metric(setup):
     model, tok = setup
     with pytest.raises(ValueError, match="paper"):
         ClozeScorer(model, tok, EOS, metric="per_char", mode="paper")
+
+
+def test_chunked_logprobs_and_argmax_equal_the_full_softmax():
+    """Log-probabilities and the greedy test over vocabulary chunks (the budget forces
+    seven chunks) equal those of the whole logit matrix; half the targets are the argmax,
+    some of them in later chunks."""
+    from xcult.eval.scoring import chunked_logprobs
+
+    g = torch.Generator().manual_seed(0)
+    h, w = torch.randn(64, 16, generator=g), torch.randn(7000, 16, generator=g)
+    full = h @ w.T
+    targets = torch.randint(0, 7000, (64,), generator=g)
+    targets[::2] = full.argmax(dim=1)[::2]
+    lp, top = chunked_logprobs(h, w, targets, budget=64 * 1024)
+    torch.testing.assert_close(lp, torch.log_softmax(full, dim=1)[torch.arange(64), targets], atol=1e-4, rtol=0)
+    assert top.tolist() == (full.argmax(dim=1) == targets).tolist()
+    assert top.sum() == 32 and (full.argmax(dim=1)[::2] >= 1024).any()

@@ -53,6 +53,10 @@ def item_rows(culture: Culture, lang: str, scored, setting: str, step: int) -> p
         "lang": [lang] * len(items),
         "item": culture.index,
         "scores": [s.scores.tolist() for s in scored],
+        # lm-eval's view of each option (the filled sentence after the EOS): total
+        # log-likelihood and whether it is the greedy continuation.
+        "loglik": [s.loglik.tolist() for s in scored],
+        "greedy": [s.greedy.tolist() for s in scored],
         "ranking": [np.argsort(s.scores, kind="stable").tolist() for s in scored],
         "prediction": [s.prediction for s in scored],
         "answer": answers,
@@ -116,6 +120,7 @@ def _item_fingerprint(e: EvalConfig, culture: Culture, control: Culture | None, 
     files = [*culture.files.values(), *(control.files.values() if control else []), *([e.translation] if e.translation else [])]
     local = [Path(f) for f in files if "://" not in f]
     settings = {
+        "format": 2,  # item columns (2: loglik, greedy)
         "metric": e.metric, "mode": e.mode, "dtype": e.dtype, "backend": e.backend, "on_invalid": e.on_invalid,
         "remote_probes": sorted(f for f in files if "://" in f), "items": culture.index,
     }
@@ -226,6 +231,7 @@ def run_eval(cfg: RunConfig, progress: bool = True) -> dict:
     write_parquet_atomic(lay.eval_table("transfer"), transfer)
     write_parquet_atomic(lay.eval_table("main_table"), main_table(transfer, e.alpha))
     write_parquet_atomic(lay.eval_table("instances"), instance_table(pred, e.last_k))
+    _write_lm_eval_logs(lay, e, pred, cultures, {(c.lang, s, st): p for c, s, st, p, _ in todo + done})
     diag = [pl.read_parquet(p) for p in sorted((out / "diagnostics").glob("*.parquet"))]
     if diag:
         write_parquet_atomic(lay.eval_table("diagnostics"), pl.concat(diag, how="diagonal").sort("culture", "setting", "step"))
@@ -245,6 +251,26 @@ def run_eval(cfg: RunConfig, progress: bool = True) -> dict:
     }
     write_json_atomic(out / "stats.json", stats)
     return stats
+
+
+def _write_lm_eval_logs(lay, e: EvalConfig, pred: pl.DataFrame, cultures: list[Culture], checkpoints: dict) -> None:
+    """One lm-eval-format log directory per checkpoint (`xcult compare` reads them), the
+    directory replaced whole; directories of checkpoints no longer evaluated are removed."""
+    import shutil
+
+    from xcult.eval.lm_eval_format import write_logs
+
+    keep = set()
+    for (lang, setting, step), path in sorted(checkpoints.items()):
+        names = [c.name for c in cultures if c.lang == lang]
+        rows = pred.filter(pl.col("culture").is_in(names) & (pl.col("setting") == setting) & (pl.col("step") == step))
+        d = lay.eval_lm_eval(lang, setting, step)
+        write_logs(d, rows, cultures, e.metric, {"checkpoint": str(path), "setting": setting, "step": step, "mode": e.mode})
+        keep.add(d.name)
+    root = lay.eval / "lm_eval"
+    for d in root.iterdir() if root.is_dir() else []:
+        if d.name not in keep:
+            shutil.rmtree(d)
 
 
 def evaluate_one(
@@ -282,6 +308,9 @@ def evaluate_one(
         write_parquet_atomic(out / "predictions.parquet", pred)
         write_parquet_atomic(out / "accuracy.parquet", acc)
         write_json_atomic(out / "validation.json", [c.report() for c in loaded])
+        from xcult.eval.lm_eval_format import write_logs
+
+        write_logs(out / "lm_eval", pred, loaded, metric, {"checkpoint": str(model), "mode": mode})
     return acc
 
 

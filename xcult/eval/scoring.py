@@ -31,7 +31,10 @@ from tokenizers import Tokenizer
 
 from xcult.probes import BLANK, ProbeItem
 
-Metric = Literal["mean", "answer_sum", "per_char"]
+# mean: the paper's (mean token CE of the filled sentence); sum: its total CE (lm-eval's
+# `acc` on the filled sentences); per_char: total CE per character (lm-eval's `acc_norm`);
+# answer_sum: CE of the tokens overlapping the option only.
+Metric = Literal["mean", "sum", "per_char", "answer_sum"]
 Mode = Literal["xcult", "paper"]
 
 
@@ -66,6 +69,10 @@ class Scored:
     scores: np.ndarray  # one per option, lower is better
     prediction: int  # argmin, first-listed on ties
     n_tied: int  # options whose score equals the best
+    # Per option, as lm-eval reports a continuation after the EOS: the filled sentence's
+    # total log-likelihood, and whether every token of it is the model's argmax.
+    loglik: np.ndarray
+    greedy: np.ndarray
 
 
 def encode(tokenizer: Tokenizer, eos_id: int, item: ProbeItem) -> Encoded:
@@ -99,15 +106,21 @@ def _common_prefix(seqs: list[list[int]]) -> int:
     return n
 
 
-def chunked_logprobs(h: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor, budget: int = 1 << 21) -> torch.Tensor:
-    """log softmax(h @ weight.T)[targets] in fp32, over vocabulary chunks of bounded size."""
+def chunked_logprobs(h: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor, budget: int = 1 << 21) -> tuple[torch.Tensor, torch.Tensor]:
+    """log softmax(h @ weight.T)[targets] in fp32, over vocabulary chunks of bounded size,
+    and whether each target is the argmax (the first on ties, as torch's argmax)."""
     h = h.float()
     lse = torch.full((h.shape[0],), float("-inf"), device=h.device)
+    best = torch.full((h.shape[0],), float("-inf"), device=h.device)
+    arg = torch.zeros(h.shape[0], dtype=torch.long, device=h.device)
     step = max(1024, budget // max(1, h.shape[0]))
     for v0 in range(0, weight.shape[0], step):
         logits = h @ weight[v0 : v0 + step].float().T
         lse = torch.logaddexp(lse, torch.logsumexp(logits, dim=1))
-    return (h * weight[targets].float()).sum(dim=1) - lse
+        m, i = logits.max(dim=1)
+        better = m > best
+        best, arg = torch.where(better, m, best), torch.where(better, i + v0, arg)
+    return (h * weight[targets].float()).sum(dim=1) - lse, arg == targets
 
 
 class ClozeScorer:
@@ -156,8 +169,8 @@ class ClozeScorer:
         results: list[Scored | None] = [None] * len(items)
         for batch in self.batches(encoded):
             h = self._states([encoded[i] for i in batch])
-            for i, scores in zip(batch, self._scores(h, [encoded[i] for i in batch])):
-                results[i] = _scored(scores)
+            for i, scored in zip(batch, self._scores(h, [encoded[i] for i in batch])):
+                results[i] = scored
             if progress is not None:
                 progress(len(batch))
         return results  # type: ignore[return-value]
@@ -191,7 +204,7 @@ class ClozeScorer:
             ids[r, : len(seq)] = torch.tensor(seq)
         return ids.to(self.model.device)
 
-    def _scores(self, h: torch.Tensor, encs: list[Encoded]) -> list[np.ndarray]:
+    def _scores(self, h: torch.Tensor, encs: list[Encoded]) -> list[Scored]:
         # Positions whose next-token log-probability is needed: the shared prefix once
         # (taken from the question's first row), then each option's own suffix.
         rows, cols, tgts, base = [], [], [], 0
@@ -207,23 +220,28 @@ class ClozeScorer:
             base += len(e.ids)
         dev = h.device
         sel = h[torch.tensor(rows, device=dev), torch.tensor(cols, device=dev)]
-        lp = chunked_logprobs(sel, self.weight, torch.tensor(tgts, device=dev)).double().cpu().numpy()
+        lp, top = chunked_logprobs(sel, self.weight, torch.tensor(tgts, device=dev))
+        lp, top = lp.double().cpu().numpy(), top.cpu().numpy()
         out, at = [], 0
         for e in encs:
-            shared = lp[at : at + e.prefix - 1]
+            shared, shared_top = lp[at : at + e.prefix - 1], top[at : at + e.prefix - 1].all()
             at += e.prefix - 1
-            scores = []
+            scores, loglik, greedy = [], [], []
             for k, seq in enumerate(e.ids):
-                own = lp[at : at + len(seq) - e.prefix]
-                at += len(seq) - e.prefix
-                token_lp = np.concatenate([shared, own])  # log p(token t | < t) for t = 1..n-1
+                n = len(seq) - e.prefix
+                token_lp = np.concatenate([shared, lp[at : at + n]])  # log p(token t | < t) for t = 1..n-1
                 scores.append(self._metric(token_lp, e, k))
-            out.append(np.array(scores))
+                loglik.append(token_lp.sum())
+                greedy.append(bool(shared_top and top[at : at + n].all()))
+                at += n
+            out.append(_scored(np.array(scores), np.array(loglik), np.array(greedy)))
         return out
 
     def _metric(self, token_lp: np.ndarray, e: Encoded, k: int) -> float:
         if self.metric == "mean":
             return float(-token_lp.sum() / len(token_lp))
+        if self.metric == "sum":
+            return float(-token_lp.sum())
         if self.metric == "per_char":
             return float(-token_lp.sum() / e.chars[k])
         return float(-token_lp[e.answer_mask[k][1:]].sum())
@@ -233,17 +251,20 @@ class ClozeScorer:
         # shape, and reproducing published numbers means reproducing the rounding too.
         out = []
         for e in encoded:
-            scores = []
+            scores, greedy = [], []
             for seq in e.ids:
                 h = self.model.hidden_states(self._padded([seq]))[0, :-1]
                 tgt = torch.tensor(seq[1:], device=h.device)
-                scores.append(float(F.cross_entropy(F.linear(h, self.weight), tgt)))
-            out.append(_scored(np.array(scores)))
+                logits = F.linear(h, self.weight)
+                scores.append(float(F.cross_entropy(logits, tgt)))
+                greedy.append(bool((logits.argmax(dim=1) == tgt).all()))
+            scores = np.array(scores)
+            out.append(_scored(scores, -scores * np.array([len(seq) - 1 for seq in e.ids]), np.array(greedy)))
             if progress is not None:
                 progress(1)
         return out
 
 
-def _scored(scores: np.ndarray) -> Scored:
+def _scored(scores: np.ndarray, loglik: np.ndarray, greedy: np.ndarray) -> Scored:
     best = scores.min()
-    return Scored(scores, int(np.argmin(scores)), int((scores == best).sum()))
+    return Scored(scores, int(np.argmin(scores)), int((scores == best).sum()), loglik, greedy)

@@ -39,6 +39,20 @@ def transfer_view(main: pl.DataFrame) -> Table:
     return t
 
 
+def compare_view(table: pl.DataFrame, notes: dict) -> Table:
+    """`xcult compare`'s table in under 80 columns (A and B named in the title)."""
+    short = lambda p: "/".join(Path(p).parts[-2:])  # noqa: E731
+    t = Table(title=f"{notes['metric']}: A - B\nA = {short(notes['a'])}\nB = {short(notes['b'])}")
+    for c in ("task", "n", "A", "B", "gap", "95% CI", "p", "Holm"):
+        t.add_column(c, no_wrap=c != "task", overflow="fold")
+    for r in table.iter_rows(named=True):
+        t.add_row(
+            r["task"], str(r["n"]), f"{r['acc_a']:.3f}", f"{r['acc_b']:.3f}", f"{r['gap']:+.3f}",
+            f"[{r['ci_low']:+.2f},{r['ci_high']:+.2f}]", _p(r["p_mcnemar"]), "" if r["p_holm"] is None else _p(r["p_holm"]),
+        )
+    return t
+
+
 def print_accuracy(source: Path | pl.DataFrame, stats: dict | None = None) -> None:
     console = Console()
     if isinstance(source, pl.DataFrame):
