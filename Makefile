@@ -6,7 +6,7 @@ VENV   := .venv
 PYTHON := $(shell for p in $$HOME/.pyenv/versions/3.12*/bin/python3.12 python3.12 python3; do \
             $$p -c 'import sys; assert sys.version_info >= (3, 11)' >/dev/null 2>&1 \
             && { echo $$p; break; }; done)
-EXTRAS ?= train,eval,judge,dense,report,scale,wandb,lmeval,test,bench
+EXTRAS ?= train,eval,judge,dense,report,scale,wandb,hf,count,lmeval,test,bench
 
 # vLLM's CPU build pins torch 2.13 and transformers < 5.20, so the judge's vLLM backend
 # is tested in a venv of its own.

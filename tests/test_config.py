@@ -11,6 +11,7 @@ from tests.conftest import ROOT, write_config
 from xcult import _core
 from xcult.config import load_config
 from xcult.corpus import jobs
+from xcult.density.count import datastore_job
 from xcult.density.index import corpora as index_corpora
 from xcult.density.index import corpus_job
 from xcult.errors import ConfigError
@@ -52,6 +53,8 @@ def test_shipped_configs_load_and_round_trip_through_rust(name):
     for corpus in index_corpora(cfg):
         job = corpus_job(cfg, corpus, Path("/index"), check=False)
         assert json.loads(_core.roundtrip_job("index", json.dumps(job))) == job
+        job = datastore_job(cfg, corpus, Path("/count"), check=False)
+        assert json.loads(_core.roundtrip_job("datastore", json.dumps(job))) == job
 
 
 def test_paper_config_is_the_full_study():

@@ -192,6 +192,36 @@ def index(config: Path, force: bool) -> None:
 
 @main.command()
 @click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Rebuild datastores that are already current.")
+@clean_errors
+def count(config: Path, force: bool) -> None:
+    """Exact occurrence counts per probe (infini-gram suffix arrays over each corpus)."""
+    import polars as pl
+    from rich.console import Console
+    from rich.table import Table
+
+    from xcult import layout
+    from xcult.density.count import run_count
+
+    cfg = load_for_writing(config, "count")
+    if cfg.eval is None or cfg.count is None:
+        raise click.UsageError(f"{config} needs [eval] (the probes) and [count] sections")
+    s = run_count(cfg, force=force)
+    t = Table(title=f"exact counts ({layout.of(cfg).counts})")
+    for c in ("corpus", "documents", "MB", "suffix array s", "now"):
+        t.add_column(c)
+    for corpus, d in s["datastores"].items():
+        t.add_row(corpus, f"{d['documents']:,}", f"{d['bytes'] / 1e6:.1f}", f"{d['suffix_array_seconds']:.1f}", "built" if corpus in s["built_now"] else "current")
+    Console().print(t)
+    c = pl.read_parquet(layout.of(cfg).counts)
+    means = c.group_by("culture", "lang").agg(pl.col("exact_answer", "exact_statement", "exact_answer_entity").mean()).sort("culture", "lang")
+    for r in means.iter_rows(named=True):
+        click.echo(f"{r['culture']:>10} {r['lang']:>3}: mean answer {r['exact_answer']:.1f}, statement {r['exact_statement']:.1f}, answer+entity {r['exact_answer_entity']:.1f}")
+    click.echo(f"{s['probes']} probes counted in {s['query_seconds']} s ({s['approximate']} approximate)")
+
+
+@main.command()
+@click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--no-progress", is_flag=True, help="No progress display.")
 @clean_errors
 def judge(config: Path, no_progress: bool) -> None:

@@ -228,6 +228,19 @@ class DensityConfig:
 
 
 @dataclass(frozen=True)
+class CountConfig:
+    """`xcult count`: exact occurrence counts over each indexed corpus (infini-gram
+    suffix arrays over the corpus's raw UTF-8 bytes)."""
+
+    # Bytes within which the answer and the question's entity must both occur (infini-
+    # gram's max_diff_tokens; one token is one byte here). 500 bytes ~ 100 English words.
+    window: int = 500
+    # Suffix-array build: processes (0 = all cores) and the memory it may use.
+    threads: int = 0
+    mem_gb: int = 4
+
+
+@dataclass(frozen=True)
 class EvalConfig:
     # A directory or raw-URL base holding <culture>-culture-cloze_{en,<lang>}.json.
     probes: str
@@ -344,6 +357,7 @@ class RunConfig:
     judge: JudgeConfig | None = None
     synth: SynthConfig | None = None
     density: DensityConfig = field(default_factory=DensityConfig)
+    count: CountConfig | None = None
     path: str = ""
 
     @property
@@ -483,6 +497,12 @@ def validate(cfg: RunConfig) -> None:
         (ix.dense_batch_size > 0, "index.dense_batch_size", "must be positive"),
     ]
     checks.append((cfg.density.key_terms >= 0, "density.key_terms", "must be 0 or more"))
+    if cfg.count is not None:
+        checks += [
+            (cfg.count.window > 0, "count.window", "must be positive (bytes)"),
+            (cfg.count.threads >= 0, "count.threads", "must be 0 (all cores) or more"),
+            (cfg.count.mem_gb > 0, "count.mem_gb", "must be positive"),
+        ]
     if cfg.synth is not None:
         checks += _synth_checks(cfg.synth)
     if cfg.judge is not None:

@@ -83,3 +83,12 @@ class ExecutorError(XcultError, RuntimeError):
     def __init__(self, message: str, path: str | None = None):
         super().__init__(message)
         self.path = path
+
+
+class EngineFailed(XcultError, RuntimeError):
+    """An external engine run as a process (infini-gram's suffix-array builder) failed;
+    `path` is what it was building."""
+
+    def __init__(self, message: str, path: str | None = None):
+        super().__init__(message)
+        self.path = path

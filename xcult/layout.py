@@ -14,6 +14,7 @@ read each other's outputs through it, never through each other's modules.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -63,10 +64,27 @@ class SynthFiles:
         return self.root / "world.json"
 
 
+# A probe source that is one table (rows: culture, lang, question, options, answer):
+# a Hugging Face dataset (`hf://datasets/ORG/NAME[@REVISION]`) or a Parquet/JSON(L) file.
+PROBE_TABLE_SUFFIXES = (".parquet", ".jsonl", ".json")
+
+
+def is_probe_table(source: str) -> bool:
+    return source.startswith("hf://datasets/") or (source.endswith(PROBE_TABLE_SUFFIXES) and "://" not in source)
+
+
 def probe_file(base: str, culture: str, lang: str) -> str:
     """A probe file in the paper's naming (`<culture>-culture-cloze_<lang>.json`) under a
-    directory or URL base."""
+    directory or URL base; a table source is its own file for every culture."""
+    if is_probe_table(base):
+        return base
     return f"{base.rstrip('/')}/{culture}-culture-cloze_{lang}.json"
+
+
+def user_cache() -> Path:
+    """Downloads shared by every run (probe files, the packaged tokenizer): $XCULT_CACHE,
+    else ~/.cache/xcult."""
+    return Path(os.environ.get("XCULT_CACHE") or Path.home() / ".cache" / "xcult")
 
 
 @dataclass(frozen=True)
@@ -174,6 +192,18 @@ class Layout:
     @property
     def retrieval(self) -> Path:
         return self.index / "retrieval.parquet"
+
+    @property
+    def count(self) -> Path:
+        return self.root / "count"
+
+    def count_dir(self, corpus: str) -> Path:
+        """A corpus's infini-gram datastore and suffix array."""
+        return self.count / corpus
+
+    @property
+    def counts(self) -> Path:
+        return self.count / "counts.parquet"
 
     @property
     def judge(self) -> Path:

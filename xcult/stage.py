@@ -60,6 +60,7 @@ STAGES = [
     Stage("train", lambda c: c.train is not None, "xcult.train.launch:stage"),
     Stage("eval", lambda c: c.eval is not None and c.train is not None, "xcult.eval.run:stage"),
     Stage("index", lambda c: c.eval is not None, "xcult.density.index:stage"),
+    Stage("count", lambda c: c.eval is not None and c.count is not None, "xcult.density.count:stage"),
     Stage("judge", lambda c: c.eval is not None and c.judge is not None, "xcult.density.judge:stage"),
     Stage("density", lambda c: c.eval is not None and c.judge is not None, "xcult.density.density:stage"),
     Stage("report", lambda c: c.eval is not None, "xcult.report.build:stage"),

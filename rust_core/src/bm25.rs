@@ -4,12 +4,9 @@
 //! the language's analyzer registered as a tantivy tokenizer; `chunk_id` and
 //! `document_id` are fast fields. A query is the set of its analyzed terms, OR-ed, so
 //! every query term contributes its BM25 weight (tantivy's k1 = 1.2, b = 0.75).
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use arrow_array::{Array, ArrayRef, LargeStringArray, StringArray, UInt64Array};
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use tantivy::collector::{Count, TopDocs};
@@ -20,6 +17,7 @@ use tantivy::{doc, Index, IndexReader, ReloadPolicy, Term};
 
 use crate::analyzers::Analyzer;
 use crate::error::{Error, Result};
+use crate::tables;
 
 /// The analyzer as a tantivy tokenizer. Offsets are not kept (bigrams and folded
 /// terms have none); snippets come from the chunk text.
@@ -86,25 +84,6 @@ pub struct Hit {
     pub score: f32,
 }
 
-/// A string column as written by the prep engine (Utf8) or by polars (LargeUtf8).
-enum Strings<'a> {
-    Small(&'a StringArray),
-    Large(&'a LargeStringArray),
-}
-
-impl<'a> Strings<'a> {
-    fn of(col: &'a ArrayRef) -> Option<Self> {
-        let any = col.as_any();
-        any.downcast_ref::<StringArray>().map(Strings::Small).or_else(|| any.downcast_ref::<LargeStringArray>().map(Strings::Large))
-    }
-    fn value(&self, i: usize) -> &'a str {
-        match self {
-            Strings::Small(a) => a.value(i),
-            Strings::Large(a) => a.value(i),
-        }
-    }
-}
-
 fn tantivy_err(path: &Path) -> impl Fn(tantivy::TantivyError) -> Error + '_ {
     move |e| Error::input(path, None, format!("index: {e}"))
 }
@@ -136,31 +115,14 @@ pub fn build_index(job: &IndexJob) -> Result<IndexStats> {
     let mut writer = index
         .writer_with_num_threads::<tantivy::TantivyDocument>(threads, job.heap_mb.max(15 * threads) << 20)
         .map_err(tantivy_err(&job.index_dir))?;
-    let (mut n, mut skipped) = (0u64, 0u64);
-    for path in &job.chunks {
-        let f = File::open(path).map_err(|e| Error::io(path, e))?;
-        let reader = ParquetRecordBatchReaderBuilder::try_new(f)
-            .and_then(|b| b.build())
-            .map_err(|e| Error::input(path, None, format!("chunk Parquet: {e}")))?;
-        for batch in reader {
-            let batch = batch.map_err(|e| Error::input(path, None, format!("chunk Parquet: {e}")))?;
-            let col = |name: &str| batch.column_by_name(name).ok_or_else(|| Error::input(path, None, format!("chunk Parquet has no `{name}` column")));
-            let ids = col("chunk_id")?.as_any().downcast_ref::<UInt64Array>().ok_or_else(|| Error::input(path, None, "chunk_id is not u64"))?;
-            let docs = col("document_id")?.as_any().downcast_ref::<UInt64Array>().ok_or_else(|| Error::input(path, None, "document_id is not u64"))?;
-            let texts = Strings::of(col("text")?).ok_or_else(|| Error::input(path, None, "text is not a string column"))?;
-            let langs = Strings::of(col("language")?).ok_or_else(|| Error::input(path, None, "language is not a string column"))?;
-            for i in 0..batch.num_rows() {
-                if !job.keep_languages.is_empty() && !job.keep_languages.iter().any(|l| l == langs.value(i)) {
-                    skipped += 1;
-                    continue;
-                }
-                writer
-                    .add_document(doc!(f_chunk => ids.value(i), f_doc => docs.value(i), f_text => texts.value(i)))
-                    .map_err(tantivy_err(path))?;
-                n += 1;
-            }
-        }
-    }
+    let mut n = 0u64;
+    let skipped = tables::for_each_chunk(&job.chunks, &job.keep_languages, |path, chunk| {
+        writer
+            .add_document(doc!(f_chunk => chunk.chunk_id, f_doc => chunk.document_id, f_text => chunk.text))
+            .map_err(tantivy_err(path))?;
+        n += 1;
+        Ok(())
+    })?;
     writer.commit().map_err(tantivy_err(&job.index_dir))?;
     // The index is read-only from here on: one segment means one posting list per term.
     let segments = index.searchable_segment_ids().map_err(tantivy_err(&job.index_dir))?;

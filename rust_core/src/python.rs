@@ -7,6 +7,7 @@ use pyo3::types::PyDict;
 
 use crate::analyzers::Analyzer;
 use crate::bm25::{self, IndexJob, Searcher};
+use crate::datastore::{self, DatastoreJob};
 use crate::error::Error;
 use crate::job::{BilingualJob, Engine, MonolingualJob};
 use crate::{hash, prep};
@@ -77,6 +78,7 @@ fn roundtrip_job(kind: &str, job_json: &str) -> PyResult<String> {
         "bilingual" => serde_json::to_value(parse::<BilingualJob>(job_json, "job")?),
         "engine" => serde_json::to_value(parse::<Engine>(job_json, "engine")?),
         "index" => serde_json::to_value(parse::<IndexJob>(job_json, "index job")?),
+        "datastore" => serde_json::to_value(parse::<DatastoreJob>(job_json, "datastore job")?),
         other => return Err(to_py(Error::config("kind", format!("unknown job kind {other:?}")))),
     };
     Ok(value.expect("serializable").to_string())
@@ -162,6 +164,14 @@ fn build_index(py: Python<'_>, job_json: &str) -> PyResult<String> {
     Ok(serde_json::to_string(&stats).expect("stats serialize"))
 }
 
+/// Writes a corpus's chunks as an infini-gram byte datastore (job JSON in, stats JSON out).
+#[pyfunction]
+fn write_datastore(py: Python<'_>, job_json: &str) -> PyResult<String> {
+    let job: DatastoreJob = parse(job_json, "datastore job")?;
+    let stats = py.allow_threads(|| datastore::write_datastore(&job)).map_err(to_py)?;
+    Ok(serde_json::to_string(&stats).expect("stats serialize"))
+}
+
 /// An open BM25 index: open once, search many times.
 #[pyclass(frozen)]
 struct Bm25Index(Searcher);
@@ -214,6 +224,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(time_script_filter, m)?)?;
     m.add_function(wrap_pyfunction!(encode_texts, m)?)?;
     m.add_function(wrap_pyfunction!(build_index, m)?)?;
+    m.add_function(wrap_pyfunction!(write_datastore, m)?)?;
     m.add_class::<Bm25Index>()?;
     m.add_function(wrap_pyfunction!(analyze, m)?)?;
     Ok(())

@@ -1,11 +1,12 @@
 //! Parquet sidecars written beside every output: provenance (one row per output
-//! document) and retrieval chunks.
+//! document) and retrieval chunks; and the chunk files read back (index, datastore).
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arrow_array::{ArrayRef, Int64Array, RecordBatch, StringArray, UInt32Array, UInt64Array};
+use arrow_array::{Array, ArrayRef, Int64Array, LargeStringArray, RecordBatch, StringArray, UInt32Array, UInt64Array};
 use arrow_schema::{DataType, Field, Schema};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
@@ -136,4 +137,59 @@ impl ChunkWriter {
         self.flush()?;
         self.w.close().map(|_| ()).map_err(pq_err(&self.path))
     }
+}
+
+/// A string column as written by the prep engine (Utf8) or by polars (LargeUtf8).
+enum Strings<'a> {
+    Small(&'a StringArray),
+    Large(&'a LargeStringArray),
+}
+
+impl<'a> Strings<'a> {
+    fn of(col: &'a ArrayRef) -> Option<Self> {
+        let any = col.as_any();
+        any.downcast_ref::<StringArray>().map(Strings::Small).or_else(|| any.downcast_ref::<LargeStringArray>().map(Strings::Large))
+    }
+    fn value(&self, i: usize) -> &'a str {
+        match self {
+            Strings::Small(a) => a.value(i),
+            Strings::Large(a) => a.value(i),
+        }
+    }
+}
+
+/// One row of a chunk file.
+pub struct Chunk<'a> {
+    pub chunk_id: u64,
+    pub document_id: u64,
+    pub text: &'a str,
+}
+
+/// Calls `f` on every chunk of `files`, in file and row order, whose `language` is one of
+/// `keep_languages` (empty: all); returns how many chunks the language test skipped.
+pub fn for_each_chunk<P: AsRef<Path>>(files: &[P], keep_languages: &[String], mut f: impl FnMut(&Path, Chunk) -> Result<()>) -> Result<u64> {
+    let mut skipped = 0u64;
+    for path in files {
+        let path = path.as_ref();
+        let file = File::open(path).map_err(|e| Error::io(path, e))?;
+        let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+            .and_then(|b| b.build())
+            .map_err(|e| Error::input(path, None, format!("chunk Parquet: {e}")))?;
+        for batch in reader {
+            let batch = batch.map_err(|e| Error::input(path, None, format!("chunk Parquet: {e}")))?;
+            let col = |name: &str| batch.column_by_name(name).ok_or_else(|| Error::input(path, None, format!("chunk Parquet has no `{name}` column")));
+            let ids = col("chunk_id")?.as_any().downcast_ref::<UInt64Array>().ok_or_else(|| Error::input(path, None, "chunk_id is not u64"))?;
+            let docs = col("document_id")?.as_any().downcast_ref::<UInt64Array>().ok_or_else(|| Error::input(path, None, "document_id is not u64"))?;
+            let texts = Strings::of(col("text")?).ok_or_else(|| Error::input(path, None, "text is not a string column"))?;
+            let langs = Strings::of(col("language")?).ok_or_else(|| Error::input(path, None, "language is not a string column"))?;
+            for i in 0..batch.num_rows() {
+                if !keep_languages.is_empty() && !keep_languages.iter().any(|l| l == langs.value(i)) {
+                    skipped += 1;
+                    continue;
+                }
+                f(path, Chunk { chunk_id: ids.value(i), document_id: docs.value(i), text: texts.value(i) })?;
+            }
+        }
+    }
+    Ok(skipped)
 }

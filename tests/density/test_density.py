@@ -64,3 +64,15 @@ def test_corpus_documents_filters_languages(tmp_path):
     f = tmp_path / "c.parquet"
     pl.DataFrame({"chunk_id": [0, 1, 2, 3], "document_id": [0, 0, 1, 2], "language": ["bo", "bo", "en", "bo"], "text": ["a"] * 4}).write_parquet(f)
     assert corpus_documents([str(f)], ["bo"]) == 2 and corpus_documents([str(f)], []) == 3
+
+
+def test_exact_counts_sum_into_the_density_table():
+    occ = occurrences(judgments()).with_columns(
+        exact_answer=pl.Series([9, 7, 5, 3]), exact_statement=pl.Series([1, 0, 2, 0]), exact_answer_entity=pl.Series([4, 2, 3, 0])
+    )
+    d = density_table(occ, {"en": 1000, "bo": 400})
+    en = d.filter(pl.col("corpus") == "en").row(0, named=True)
+    bo = d.filter(pl.col("corpus") == "bo").row(0, named=True)
+    assert (en["exact_answer"], en["exact_statement"], en["exact_answer_entity"]) == (8, 2, 3)
+    assert bo["density_exact"] == pytest.approx(6 / 400) and en["density_exact"] == pytest.approx(3 / 1000)
+    assert "density_exact" not in density_table(occurrences(judgments()), {"en": 1000, "bo": 400}).columns

@@ -83,6 +83,9 @@ last_k = 1
 
 [judge]
 backend = "match"
+
+[count]
+window = 300
 """
 
 
@@ -100,7 +103,7 @@ def mini(tmp_path_factory):
 def test_every_stage_ran_and_wrote_its_outputs(mini):
     cfg, output, _ = mini
     out = cfg.out_dir
-    for stage in ("synth", "prep", "train", "eval", "index", "judge", "density", "report"):
+    for stage in ("synth", "prep", "train", "eval", "index", "count", "judge", "density", "report"):
         assert f"== {stage}" in output
     prep = json.loads((out / "prep" / "bo" / "stats.json").read_text())
     assert prep["inputs"]["monolingual"]["documents_kept"] == prep["inputs"]["monolingual"]["records_read"]  # no planted fact lost
@@ -151,6 +154,11 @@ def test_judged_occurrences_recover_the_planted_counts(mini):
     assert bo["occurrences"].to_list() == (bo["planted_native"] + bo["planted_pairs"]).to_list()
     # The judge-free count sees every chunk holding the answer and the rarest question terms: at least the planted ones.
     assert (en["cooccurrence"] >= en["planted_en"]).all()
+    # Exact counts: the world writes each fact in the probe's template, so the statement
+    # occurs exactly where it was planted; the answer near its community at least there.
+    assert en["exact_statement"].to_list() == en["planted_en"].to_list()
+    assert bo["exact_statement"].to_list() == (bo["planted_native"] + bo["planted_pairs"]).to_list()
+    assert (en["exact_answer_entity"] >= en["planted_en"]).all() and (en["exact_answer"] >= en["exact_answer_entity"]).all()
     dens = pl.read_parquet(out / "density" / "density.parquet")
     docs = json.loads((out / "density" / "stats.json").read_text())["documents"]
     for r in dens.iter_rows(named=True):
@@ -181,7 +189,7 @@ def test_second_run_reports_every_stage_current(mini):
     cfg, _, first_seconds = mini
     t0 = time.perf_counter()
     results = {r.name: r.status for r in run_all(cfg, progress=False, echo=lambda m: None)}
-    assert results == dict.fromkeys(("synth", "prep", "train", "eval", "index", "judge", "density", "report"), "current")
+    assert results == dict.fromkeys(("synth", "prep", "train", "eval", "index", "count", "judge", "density", "report"), "current")
     assert time.perf_counter() - t0 < first_seconds / 2
     # The stage commands call the same stage functions: current output is kept.
     r = CliRunner().invoke(main, ["density", cfg.path])
@@ -204,6 +212,7 @@ def test_edited_probes_rebuild_only_what_reads_them(mini):
     assert {n: results[n] for n in ("synth", "prep", "train", "index")} == dict.fromkeys(("synth", "prep", "train", "index"), "current")
     assert results["eval"].startswith("rebuilt (low-with-step") and "low-culture-cloze_en.json changed" in results["eval"]
     assert results["judge"] == "built"
+    assert results["count"].startswith("rebuilt (counts: input") and "low-culture-cloze_en.json changed" in results["count"]
     assert results["density"].startswith("rebuilt (tables: input") and results["report"].startswith("rebuilt (report: input")
 
 

@@ -6,7 +6,9 @@
   question's rarest terms (Rust, tantivy).
 - density.parquet (the paper's Table 1 form): per culture and corpus, occurrences summed
   over the probes divided by the documents in the corpus (`density`), and the same per
-  probe (`density_per_item` = mean occurrences / documents).
+  probe (`density_per_item` = mean occurrences / documents); with `xcult count`'s exact
+  counts (a [count] section), their sums too (`exact_*`) and `density_exact` (answer AND
+  entity occurrences / documents).
 - instance_occurrences.parquet (appendix C.4): average occurrences, in the source
   language's corpus, of the items that transferred vs all candidates vs all items, per
   direction; needs `xcult eval`'s instances.parquet.
@@ -30,6 +32,10 @@ from xcult.io import ensure_writable, write_json_atomic, write_parquet_atomic
 from xcult.layout import probe_file
 from xcult.probes import BLANK
 from xcult.stage import StageReport, parts
+
+
+# `xcult count`'s columns, joined in when its counts exist.
+EXACT = ("exact_answer", "exact_statement", "exact_answer_entity")
 
 
 def corpus_documents(chunk_files: list[str], keep_languages: list[str]) -> int:
@@ -64,7 +70,9 @@ def density_table(occ: pl.DataFrame, documents: dict[str, int]) -> pl.DataFrame:
     ]
     if "cooccurrence" in occ.columns:
         aggs += [pl.col("cooccurrence").sum().alias("cooccurrence"), pl.col("cooccurrence").mean().alias("mean_cooccurrence")]
-    return (
+    exact = [c for c in EXACT if c in occ.columns]
+    aggs += [pl.col(c).sum() for c in exact]
+    table = (
         occ.group_by("culture", "corpus")
         .agg(aggs)
         .join(docs, on="corpus", how="left")
@@ -74,12 +82,13 @@ def density_table(occ: pl.DataFrame, documents: dict[str, int]) -> pl.DataFrame:
         )
         .sort("culture", "corpus")
     )
+    return table.with_columns(density_exact=pl.col("exact_answer_entity") / pl.col("documents")) if exact else table
 
 
 def instance_occurrences(instances: pl.DataFrame, occ: pl.DataFrame) -> pl.DataFrame:
     """Mean occurrences, in the source language's corpus, of transferred items, of all
     candidates (wrong before, learned in the source) and of all items, per direction."""
-    value_cols = ["occurrences"] + (["cooccurrence"] if "cooccurrence" in occ.columns else [])
+    value_cols = ["occurrences"] + [c for c in ("cooccurrence", *EXACT) if c in occ.columns]
     src = instances.with_columns(corpus=pl.col("direction").str.split("->").list.first())
     t = src.join(occ.select("culture", "corpus", "item", *value_cols), on=["culture", "corpus", "item"], how="inner")
     groups = [("transferred", pl.col("transferred")), ("candidate", pl.col("candidate")), ("all", pl.lit(True))]
@@ -137,6 +146,11 @@ def run_density(cfg: RunConfig) -> dict:
     ensure_writable(out)
     occ = occurrences(pl.read_parquet(path))
     occ = occ.join(cooccurrence_counts(cfg, occ), on=["culture", "lang", "corpus", "item"], how="left")
+    if cfg.count is not None:
+        if not lay.counts.is_file():
+            raise MissingPathError(f"{lay.counts} does not exist: run `xcult count {cfg.path}` first (the config has a [count] section)", str(lay.counts))
+        exact = pl.read_parquet(lay.counts).select("culture", "lang", "corpus", "item", *EXACT)
+        occ = occ.join(exact, on=["culture", "lang", "corpus", "item"], how="left")
     documents = {}
     for corpus in occ["corpus"].unique(maintain_order=True):
         job = index_job(lay.index_dir(corpus))
@@ -164,6 +178,7 @@ def _fingerprint(cfg: RunConfig) -> tuple[dict, list[Path]]:
     lay = layout.of(cfg)
     inputs = [lay.judgments, *(lay.index_dir(c) / completion.RECORD for c in index_corpora(cfg))]
     inputs += [p for p in (lay.eval_table("instances"),) if p.is_file()]
+    inputs += [lay.counts] if cfg.count is not None else []
     e = cfg.eval
     probes = [probe_file(e.probes, c, lang) for c in e.cultures for lang in ("en", e.lang(c))]
     inputs += [Path(p) for p in probes if "://" not in p]

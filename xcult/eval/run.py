@@ -296,7 +296,7 @@ def evaluate_one(
     loaded = [load_culture(probes, c, lang, on_invalid) for c, lang in langs.items()]
     if tokenizer_name is None:
         tokenizer_name = str(model / "tokenizer.json") if (model / "tokenizer.json").is_file() else "qwen2.5"
-    tokenizer = Tokenizer.from_file(str(resolve_tokenizer(tokenizer_name, Path.home() / ".cache" / "xcult")))
+    tokenizer = Tokenizer.from_file(str(resolve_tokenizer(tokenizer_name, layout.user_cache())))
     eos_id = tokenizer.token_to_id("<|endoftext|>")
     with Progress(disable=not progress) as bar:
         task = bar.add_task("eval questions", total=sum(2 * len(c.index) for c in loaded))

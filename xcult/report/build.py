@@ -187,7 +187,8 @@ def build_report(cfg: RunConfig) -> Path:
         body = (
             "<h2>(c) Cultural density (Table 1)</h2>"
             "<p>density = judged occurrences (documents with an entailing chunk among each probe's top-k) summed over the probes / documents in the corpus; "
-            "co-occurrence = chunks in the whole corpus holding the answer and the question's rarest terms (no judge).</p>"
+            "co-occurrence = chunks in the whole corpus holding the answer and the question's rarest terms (no judge); "
+            "exact_* = <code>xcult count</code>'s exact occurrences, density_exact = answer-with-entity occurrences / documents.</p>"
             + table("density", d)
             + src(dens_path)
         )
@@ -202,8 +203,20 @@ def build_report(cfg: RunConfig) -> Path:
                 (pl.col("occurrences") == pl.col("planted").clip(upper_bound=cfg.index.top_k)).mean().alias("judged_equals_planted"),
                 pl.corr("occurrences", "planted").alias("pearson_judged"),
                 pl.corr("cooccurrence", "planted").alias("pearson_cooccurrence"),
+                *[
+                    x
+                    for c in t.columns
+                    if c.startswith("exact_")
+                    for x in ((pl.col(c) == pl.col("planted")).mean().alias(f"{c}_equals_planted"), pl.corr(c, "planted").alias(f"pearson_{c}"))
+                ],
             ).sort("corpus")
-            body += "<p>Synthetic world: judged occurrences vs planted documents (ground truth).</p>" + image_html(png, "density vs planted") + table("density_vs_planted", agree)
+            body += (
+                "<p>Synthetic world: every estimator vs the documents each fact was planted in (ground truth). "
+                "Judged: entailing documents among the top-k (capped at k); co-occurrence: chunks holding the answer and the question's rarest terms; "
+                "exact (<code>xcult count</code>): occurrences of the answer, of the statement, and of the answer with the question's entity within the window.</p>"
+                + image_html(png, "density vs planted")
+                + table("density_vs_planted", agree)
+            )
         sections.append(body)
     else:
         missing("(c) Cultural density", f"{dens_path} (run `xcult index`, `xcult judge`, `xcult density`)")

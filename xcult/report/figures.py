@@ -117,6 +117,8 @@ def density_vs_planted(t: pl.DataFrame, path: Path) -> Path:
         ax.scatter(g["planted"], g["occurrences"], s=12, alpha=0.6, label="judged (top-k)")
         if "cooccurrence" in g.columns:
             ax.scatter(g["planted"], g["cooccurrence"], s=12, alpha=0.6, marker="x", label="co-occurrence")
+        if "exact_answer_entity" in g.columns:
+            ax.scatter(g["planted"], g["exact_answer_entity"], s=12, alpha=0.6, marker="+", label="exact answer+entity")
         top = max(1, int(g["planted"].max() or 1))
         ax.plot([0, top], [0, top], color="grey", lw=0.8)
         ax.set_title(f"{corpus} corpus", fontsize=10)
