@@ -1,9 +1,10 @@
 """`xcult count`'s engine: building infini-gram byte datastores (Rust writes the bytes,
 infini-gram's indexer the suffix array) and querying them, on the embedded experiment's
 corpora and on a generated 100 MB English corpus (Zipf vocabulary, as bench_prep's).
-Queries: exact counts of words and word pairs drawn from the corpus, and answer-near-
-entity counts; the reference is a scan of the same bytes per query (`bytes.count`,
-non-overlapping, what a script without an index does).
+Queries: exact counts of words drawn from the corpus, and answer-near-entity counts
+(a word with the rarest word around it as its entity, as probes have); the reference
+is a scan of the same bytes per query (`bytes.count`, non-overlapping, what a script
+without an index does).
 
     python benchmarks/bench_count.py [--mb 100] [--queries 300] [--demo runs/demo]
 """
@@ -55,8 +56,10 @@ def build(chunks: list[Path], keep: list[str], d: Path) -> dict:
     return {"documents": stats["documents"], "mb": stats["bytes"] / 1e6, "write_s": write_s, "sa_s": sa["suffix_array_seconds"], "disk_mb": size / 1e6}
 
 
-def queries(d: Path, n: int, seed: int) -> tuple[list[str], list[tuple[str, str]]]:
-    """Words and pairs of nearby words drawn from the datastore's own text (so most occur)."""
+def queries(ds: Datastore, d: Path, n: int, seed: int) -> tuple[list[str], list[tuple[str, str]]]:
+    """Words drawn from the datastore's own text (so most occur), and probe-like pairs:
+    a word with the rarest word of the 400 bytes around it as its entity (as `xcult
+    count` picks a question's entity)."""
     data = (d / "tokenized.0").read_bytes()
     rng = random.Random(seed)
     words, pairs = [], []
@@ -66,13 +69,13 @@ def queries(d: Path, n: int, seed: int) -> tuple[list[str], list[tuple[str, str]
         ws = [w.strip(".,;!?") for w in window if len(w.strip(".,;!?")) >= 3]
         if len(ws) >= 2:
             words.append(ws[0])
-            pairs.append((ws[0], ws[-1]))
+            pairs.append((ws[0], min(ws[1:], key=lambda w: ds.count(w)[0])))
     return words, pairs
 
 
 def measure(d: Path, n: int, seed: int, scan: int) -> dict:
     ds = Datastore(d)
-    words, pairs = queries(d, n, seed)
+    words, pairs = queries(ds, d, n, seed)
     t = time.perf_counter()
     counts = [ds.count(w)[0] for w in words]
     count_s = time.perf_counter() - t

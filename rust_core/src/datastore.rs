@@ -89,6 +89,73 @@ pub fn write_datastore(job: &DatastoreJob) -> Result<DatastoreStats> {
     Ok(DatastoreStats { documents: seen.len() as u64, chunks, chunks_skipped_language: skipped, bytes, seconds: t0.elapsed().as_secs_f64() })
 }
 
+/// A written datastore opened for reading (memory-mapped), for the window counts.
+pub struct ByteDatastore {
+    data: memmap2::Mmap,
+    /// Each document's first byte (its separator), ascending.
+    offsets: Vec<u64>,
+}
+
+impl ByteDatastore {
+    pub fn open(dir: &Path) -> Result<Self> {
+        let path = dir.join("tokenized.0");
+        let f = File::open(&path).map_err(|e| Error::io(&path, e))?;
+        // SAFETY: the datastore is written once, renamed into place, and never modified.
+        let data = unsafe { memmap2::Mmap::map(&f) }.map_err(|e| Error::io(&path, e))?;
+        let off_path = dir.join("offset.0");
+        let raw = std::fs::read(&off_path).map_err(|e| Error::io(&off_path, e))?;
+        if raw.len() % 8 != 0 {
+            return Err(Error::input(&off_path, None, "offset.0 is not a whole number of u64"));
+        }
+        let offsets = raw.chunks_exact(8).map(|b| u64::from_le_bytes(b.try_into().unwrap())).collect();
+        Ok(ByteDatastore { data, offsets })
+    }
+
+    /// [start, end) of the document holding byte `p`.
+    fn document(&self, p: u64) -> (usize, usize) {
+        let i = self.offsets.partition_point(|&o| o <= p) - 1;
+        let end = self.offsets.get(i + 1).map_or(self.data.len(), |&o| o as usize);
+        (self.offsets[i] as usize, end)
+    }
+
+    /// Starts of `needle` within `window` bytes of `p` (start to start) in p's document.
+    fn near(&self, p: u64, needle: &memchr::memmem::Finder, window: u64) -> impl Iterator<Item = u64> + '_ {
+        let (start, end) = self.document(p);
+        let lo = (p.saturating_sub(window) as usize).max(start);
+        let hi = ((p + window) as usize + needle.needle().len()).min(end);
+        // every start, overlapping ones too (" a " occurs twice in " a a "), as a suffix array counts
+        let mut hits = Vec::new();
+        let mut at = lo;
+        while at < hi {
+            match needle.find(&self.data[at..hi]) {
+                Some(i) => {
+                    hits.push((at + i) as u64);
+                    at += i + 1;
+                }
+                None => break,
+            }
+        }
+        hits.into_iter()
+    }
+
+    /// Occurrences of the answer with an occurrence of the entity in the same document,
+    /// starts at most `window` bytes apart. `anchors` are the sorted starts of one side,
+    /// `other` the other side's bytes: with `anchors_are_answers` each answer is tested
+    /// for an entity near it; otherwise the answers near each entity are collected (the
+    /// cheaper scan is over the rarer side's occurrences).
+    pub fn count_near(&self, anchors: &[u64], other: &[u8], window: u64, anchors_are_answers: bool) -> u64 {
+        if other.is_empty() || self.offsets.is_empty() {
+            return 0;
+        }
+        let finder = memchr::memmem::Finder::new(other);
+        if anchors_are_answers {
+            anchors.iter().filter(|&&p| self.near(p, &finder, window).next().is_some()).count() as u64
+        } else {
+            anchors.iter().flat_map(|&q| self.near(q, &finder, window)).collect::<HashSet<u64>>().len() as u64
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -122,6 +189,43 @@ mod tests {
         let want = [&b"\xffyak butter\ntea\xff"[..], "ལྷ་ས".as_bytes(), b"\xffLhasa"].concat();
         assert_eq!(std::fs::read(out.join("tokenized.0")).unwrap(), want);
         assert_eq!(s.documents, 3);
+    }
+
+    #[test]
+    fn near_counts_stay_in_the_document_and_the_window() {
+        let dir = tempfile::tempdir().unwrap();
+        let texts = ["Tumo eat dunur.", &format!("Tumo {} dunur", "x".repeat(600)), "dunur alone", "the Tumo and Tumo eat dunur"];
+        let rows: Vec<(u64, &str, &str)> = texts.iter().enumerate().map(|(i, t)| (i as u64, "en", *t)).collect();
+        let p = chunk_file(dir.path(), &rows);
+        let out = dir.path().join("ds");
+        std::fs::create_dir(&out).unwrap();
+        write_datastore(&DatastoreJob { chunks: vec![p], keep_languages: vec![], out_dir: out.clone() }).unwrap();
+        let ds = ByteDatastore::open(&out).unwrap();
+        let data = std::fs::read(out.join("tokenized.0")).unwrap();
+        let starts = |s: &[u8]| -> Vec<u64> { memchr::memmem::find_iter(&data, s).map(|i| i as u64).collect() };
+        let (answers, entities) = (starts(b"dunur"), starts(b"Tumo"));
+        for window in [5u64, 10, 30, 500, 700] {
+            let a = ds.count_near(&answers, b"Tumo", window, true);
+            let b = ds.count_near(&entities, b"dunur", window, false);
+            assert_eq!(a, b, "window {window}: both sides count the same answers");
+        }
+        assert_eq!(ds.count_near(&answers, b"Tumo", 500, true), 2); // document 1's pair is 605 bytes apart
+        assert_eq!(ds.count_near(&answers, b"Tumo", 700, true), 3);
+        assert_eq!(ds.count_near(&answers, b"Tumo", 5, true), 0);
+        assert_eq!(ds.count_near(&answers, b"", 500, true), 0);
+    }
+
+    #[test]
+    fn overlapping_answers_each_count() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = chunk_file(dir.path(), &[(0, "en", "In a called called b"), (1, "en", "zz")]);
+        let out = dir.path().join("ds");
+        std::fs::create_dir(&out).unwrap();
+        write_datastore(&DatastoreJob { chunks: vec![p], keep_languages: vec![], out_dir: out.clone() }).unwrap();
+        let ds = ByteDatastore::open(&out).unwrap();
+        // " called " starts at 5 and 12 (sharing a space); "In" at 1
+        assert_eq!(ds.count_near(&[1], b" called ", 50, false), 2);
+        assert_eq!(ds.count_near(&[5, 12], b"In", 50, true), 2);
     }
 
     #[test]

@@ -172,6 +172,23 @@ fn write_datastore(py: Python<'_>, job_json: &str) -> PyResult<String> {
     Ok(serde_json::to_string(&stats).expect("stats serialize"))
 }
 
+/// A byte datastore opened for window counts (`xcult count`).
+#[pyclass(frozen, name = "ByteDatastore")]
+struct PyByteDatastore(datastore::ByteDatastore);
+
+#[pymethods]
+impl PyByteDatastore {
+    #[new]
+    fn new(dir: PathBuf) -> PyResult<Self> {
+        datastore::ByteDatastore::open(&dir).map(PyByteDatastore).map_err(to_py)
+    }
+
+    /// Answers with an entity within `window` bytes in the same document (see the Rust doc).
+    fn count_near(&self, py: Python<'_>, anchors: Vec<u64>, other: Vec<u8>, window: u64, anchors_are_answers: bool) -> u64 {
+        py.allow_threads(|| self.0.count_near(&anchors, &other, window, anchors_are_answers))
+    }
+}
+
 /// An open BM25 index: open once, search many times.
 #[pyclass(frozen)]
 struct Bm25Index(Searcher);
@@ -225,6 +242,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(encode_texts, m)?)?;
     m.add_function(wrap_pyfunction!(build_index, m)?)?;
     m.add_function(wrap_pyfunction!(write_datastore, m)?)?;
+    m.add_class::<PyByteDatastore>()?;
     m.add_class::<Bm25Index>()?;
     m.add_function(wrap_pyfunction!(analyze, m)?)?;
     Ok(())

@@ -11,7 +11,8 @@ Per probe (culture, question language) in its language's corpus, `counts.parquet
   where the question has them (a space-delimited answer counts as a word);
 - `exact_statement`: occurrences of the filled question (the statement);
 - `exact_answer_entity`: occurrences of the answer with the entity in the same document
-  within `count.window` bytes (from infini-gram's occurrence lists), where the entity
+  within `count.window` bytes (infini-gram lists the rarer one's occurrences, Rust
+  scans the bytes around each for the other), where the entity
   is the question's rarest word (by its exact count, with its delimiting spaces; Han
   and Tibetan runs also offer character bigrams and syllable pairs) that occurs at all;
 - `approx`: a string occurred more than MAX_POSITIONS times and its list was subsampled.
@@ -122,7 +123,7 @@ class Datastore:
         if not (path / "table.0").is_file():
             raise MissingPathError(f"{path} holds no infini-gram index (no table.0): run `xcult count`", str(path))
         self.engine = InfiniGramEngine(index_dir=str(path), eos_token_id=EOS, vocab_size=VOCAB, token_dtype="u8", version=4)
-        self.offsets = np.fromfile(path / "offset.0", dtype="<u8").astype(np.int64)  # each document's first byte
+        self.bytes = _core.ByteDatastore(str(path))
 
     def count(self, text: str) -> tuple[int, bool]:
         if not text:
@@ -133,28 +134,25 @@ class Datastore:
     def positions(self, text: str) -> tuple[np.ndarray, bool]:
         """Sorted byte offsets of every occurrence (a subsample past MAX_POSITIONS: approx)."""
         r = self.engine.find_cnf([[list(text.encode("utf-8"))]], max_clause_freq=MAX_POSITIONS, max_diff_tokens=1)
-        ptrs = np.sort(np.array(r["ptrs_by_shard"][0] if r["ptrs_by_shard"] else [], dtype=np.int64))
+        ptrs = np.sort(np.array(r["ptrs_by_shard"][0] if r["ptrs_by_shard"] else [], dtype=np.uint64))
         return ptrs, bool(r["approx"])
 
     def count_near(self, a: str, b: str, window: int) -> tuple[int, bool]:
         """Occurrences of `a` with an occurrence of `b` in the same document whose start
-        is at most `window` bytes from its own, before or after. (infini-gram's own
-        `count_cnf` merges each match with the nearest other-clause match on both sides
-        and drops the pair when that span crosses a document boundary, so it misses
-        pairs beside a document edge; the rule here counts those.)"""
+        is at most `window` bytes from its own, before or after. The occurrences of the
+        rarer string are listed (infini-gram) and the bytes around each scanned for the
+        other (Rust). (infini-gram's own `count_cnf` merges each match with the nearest
+        other-clause match on both sides and drops the pair when that span crosses a
+        document boundary, so it misses pairs beside a document edge.)"""
         if not a or not b:
             return 0, False
-        (pa, approx_a), (pb, approx_b) = self.positions(a), self.positions(b)
-        if len(pa) == 0 or len(pb) == 0:
-            return 0, approx_a or approx_b
-        doc_a = np.searchsorted(self.offsets, pa, side="right")
-        i = np.searchsorted(pb, pa)
-        near = np.zeros(len(pa), dtype=bool)
-        for j in (i - 1, i):  # the nearest b before and at-or-after each a
-            ok = (j >= 0) & (j < len(pb))
-            q = pb[np.clip(j, 0, len(pb) - 1)]
-            near |= ok & (np.abs(q - pa) <= window) & (np.searchsorted(self.offsets, q, side="right") == doc_a)
-        return int(near.sum()), approx_a or approx_b
+        (na, _), (nb, _) = self.count(a), self.count(b)
+        if na == 0 or nb == 0:
+            return 0, False
+        answers_rarer = na <= nb
+        anchors, approx = self.positions(a if answers_rarer else b)
+        other = (b if answers_rarer else a).encode("utf-8")
+        return self.bytes.count_near(anchors.tolist(), other, window, answers_rarer), approx
 
     def documents(self) -> int:
         return int(self.engine.get_total_doc_cnt())
