@@ -24,6 +24,15 @@ LANGUAGE_NAMES = {"en": "English", "zh": "Chinese", "ko": "Korean", "bo": "Tibet
 # Scripts each language keeps besides Common and Inherited. Mongolian is written in
 # both the traditional script and Cyrillic.
 DEFAULT_SCRIPTS = {"zh": ["Han"], "ko": ["Hangul"], "bo": ["Tibetan"], "mn": ["Mongolian", "Cyrillic"]}
+# Language identification (`language_id = true`; rust_core/src/langid.rs, lingua's models
+# compiled in): each corpus's language and the languages sharing its scripts that its
+# documents are told apart from. Tibetan has no model in lingua (nor in fastText's lid.176).
+LANGUAGE_ID = {
+    "en": ["en", "fr", "de", "es", "pt", "it", "nl"],
+    "zh": ["zh", "ja", "ko"],
+    "ko": ["ko", "zh", "ja"],
+    "mn": ["mn", "ru", "uk", "kk", "bg"],
+}
 
 
 @dataclass(frozen=True)
@@ -53,6 +62,10 @@ class EnglishConfig:
     # Build this unit as this many executor tasks (byte ranges of the inputs), then a
     # merge: the same documents, tokens and bytes as one task (rust_core/src/readers.rs).
     tasks: int = 1
+    # Drop documents identified as another language (LANGUAGE_ID), and documents whose
+    # filtered text equals an earlier kept one's; both counted in the stats.
+    language_id: bool = False
+    dedup: bool = False
 
 
 @dataclass(frozen=True)
@@ -74,6 +87,9 @@ class LanguageConfig:
     mono_per_parallel: float = 1.0
     budget_tokens: int | None = None
     shortage: Literal["error", "shrink"] = "error"
+    # Monolingual documents: language identification and exact deduplication, as for English.
+    language_id: bool = False
+    dedup: bool = False
 
 
 @dataclass(frozen=True)
@@ -523,6 +539,7 @@ def validate(cfg: RunConfig) -> None:
         checks.append((p.english.budget_tokens is None or p.english.budget_tokens > 0, "prep.english.budget_tokens", "must be positive"))
         checks.append((p.english.min_chars >= 0, "prep.english.min_chars", "must be 0 or more"))
         checks.append((p.english.tasks >= 1, "prep.english.tasks", "must be 1 or more"))
+        checks.append((not (p.english.dedup and p.english.tasks > 1), "prep.english.dedup", "deduplicates within one reader: use tasks = 1"))
     for lang, lc in p.languages.items():
         k = f"prep.languages.{lang}"
         checks += [
@@ -530,6 +547,11 @@ def validate(cfg: RunConfig) -> None:
             (bool(lc.mono_paths), f"{k}.mono_paths", "must name at least one file"),
             (bool(lc.pair_paths), f"{k}.pair_paths", "must name at least one file"),
             (lc.mono_per_parallel > 0, f"{k}.mono_per_parallel", "must be positive"),
+            (
+                not lc.language_id or lang in LANGUAGE_ID,
+                f"{k}.language_id",
+                f"no language-ID model covers {lang!r} (covered: {', '.join(LANGUAGE_ID)}; lingua has no Tibetan)",
+            ),
             (lc.min_chars >= 0, f"{k}.min_chars", "must be 0 or more"),
             (lc.en_min_chars >= 0, f"{k}.en_min_chars", "must be 0 or more"),
             (lc.budget_tokens is None or lc.budget_tokens > 0, f"{k}.budget_tokens", "must be positive"),

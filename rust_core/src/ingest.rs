@@ -9,7 +9,8 @@ use rayon::prelude::*;
 
 use crate::bridge::render;
 use crate::error::{Error, IoContext, Result};
-use crate::job::{BilingualJob, DocSource, Engine, OnError};
+use crate::job::{BilingualJob, DocSource, Engine, FilterSpec, OnError};
+use crate::langid::LanguageId;
 use crate::pool::{Pool, PoolWriter};
 use crate::readers::{decode_doc, decode_pair, read_docs, read_pairs, Raw};
 use crate::script::{add_removed, Filtered, Removed, ScriptFilter};
@@ -98,12 +99,39 @@ fn settle<T>(outcome: Outcome<T>, stats: &mut InputStats, on_error: OnError, rec
     Ok(None)
 }
 
+/// What keeps a monolingual document: its scripts, optionally its language (identified
+/// on the raw text, before the script filter removes the evidence, e.g. Japanese kana),
+/// and optionally that no equal filtered text was kept before it. Drops are counted
+/// by reason: the script filter's, `language_<iso>`, `duplicate`.
+pub struct DocFilter {
+    pub script: ScriptFilter,
+    language: Option<LanguageId>,
+    dedup: bool,
+}
+
+impl DocFilter {
+    /// `key`: the config section its errors name (e.g. `prep.languages.mn`).
+    pub fn new(spec: &FilterSpec, key: &str) -> Result<Self> {
+        Ok(DocFilter {
+            script: ScriptFilter::new(&spec.keep_scripts, spec.min_chars, &format!("{key}.keep_scripts"))?,
+            language: LanguageId::new(&spec.language_id, &format!("{key}.language_id"))?,
+            dedup: spec.dedup,
+        })
+    }
+}
+
+/// The identity of a kept text for exact deduplication (SHA-256, first 16 bytes).
+fn text_key(text: &str) -> u128 {
+    use sha2::{Digest, Sha256};
+    u128::from_le_bytes(Sha256::digest(text.as_bytes())[..16].try_into().unwrap())
+}
+
 /// Reads, filters and tokenizes documents into a pool until `budget` tokens (EOD
 /// included) are in it, or the inputs end. `keep`: the pool stays on disk for a merge.
 #[allow(clippy::too_many_arguments)]
 pub fn pool_docs(
     src: &DocSource,
-    filter: &ScriptFilter,
+    filter: &DocFilter,
     tok: &TextTokenizer,
     engine: &Engine,
     budget: Option<u64>,
@@ -116,33 +144,42 @@ pub fn pool_docs(
     let mut stats = InputStats::default();
     let mut pool = PoolWriter::create(work, name)?;
     let mut tokens = 0u64;
+    let mut seen = std::collections::HashSet::<u128>::new();
     stream(
         |sink| read_docs(&src.paths, &src.format, engine.batch_bytes, src.shard, sink),
         |batch| {
             stats.records_read += batch.len() as u64;
-            let results: Vec<(u32, u64, Outcome<(String, Vec<u32>)>)> = batch
+            let results: Vec<(u32, u64, Outcome<(String, Vec<u32>, u128)>)> = batch
                 .into_par_iter()
                 .map(|raw| {
                     let (file, line) = (raw.file, raw.line);
                     let outcome = match decode_doc(raw, &src.format, &src.paths[file as usize]) {
                         Ok(None) => Outcome::Blank,
                         Err(e) => Outcome::Skip(e),
-                        Ok(Some(text)) => match filter.filter(&text) {
-                            Filtered::Kept { text, removed } => {
-                                let mut ids = Vec::new();
-                                match tok.encode_into(&text, &mut ids) {
-                                    Ok(()) => Outcome::Keep((text, ids), removed),
-                                    Err(e) => Outcome::Skip(e),
+                        Ok(Some(text)) => match filter.language.as_ref().and_then(|l| l.other_language(&text)) {
+                            Some(code) => Outcome::Drop(format!("language_{code}"), [0; 256]),
+                            None => match filter.script.filter(&text) {
+                                Filtered::Kept { text, removed } => {
+                                    let mut ids = Vec::new();
+                                    let key = if filter.dedup { text_key(&text) } else { 0 };
+                                    match tok.encode_into(&text, &mut ids) {
+                                        Ok(()) => Outcome::Keep((text, ids, key), removed),
+                                        Err(e) => Outcome::Skip(e),
+                                    }
                                 }
-                            }
-                            f => Outcome::Drop(f.drop_reason("").unwrap(), *f.removed()),
+                                f => Outcome::Drop(f.drop_reason("").unwrap(), *f.removed()),
+                            },
                         },
                     };
                     (file, line, outcome)
                 })
                 .collect();
             for (file, line, outcome) in results {
-                let Some(((text, ids), removed)) = settle(outcome, &mut stats, engine.on_error, rec)? else { continue };
+                let Some(((text, ids, key), removed)) = settle(outcome, &mut stats, engine.on_error, rec)? else { continue };
+                if filter.dedup && !seen.insert(key) {
+                    *stats.dropped.entry("duplicate".to_owned()).or_default() += 1;
+                    continue;
+                }
                 if budget.is_some_and(|b| tokens >= b) {
                     stats.stopped_at_budget = true;
                     return Ok(false);

@@ -21,6 +21,13 @@ pub struct TokenizerSpec {
 pub struct FilterSpec {
     pub keep_scripts: Vec<String>,
     pub min_chars: usize,
+    /// Monolingual documents only: the corpus's language then the languages to tell it
+    /// apart from (ISO 639-1, `langid.rs`); empty = no language identification.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub language_id: Vec<String>,
+    /// Monolingual documents only: drop one whose filtered text equals a kept one's.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dedup: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

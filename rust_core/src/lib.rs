@@ -8,6 +8,7 @@ pub mod error;
 pub mod hash;
 pub mod ingest;
 pub mod job;
+pub mod langid;
 pub mod megatron;
 pub mod output;
 pub mod pool;

@@ -10,7 +10,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::bridge::{check_template, min_pair_distance, order_with, order_without, Unit};
 use crate::error::{Error, IoContext, Result};
-use crate::ingest::{pool_docs, pool_pairs, Recorder};
+use crate::ingest::{pool_docs, pool_pairs, DocFilter, Recorder};
 use crate::job::{BilingualJob, MonolingualJob, Shortage};
 use crate::output::write_output;
 use crate::pool::Pool;
@@ -43,7 +43,7 @@ fn paths_as_strings(paths: &[PathBuf]) -> Vec<String> {
 pub fn run_monolingual(job: &MonolingualJob) -> Result<StageStats> {
     let start = Instant::now();
     let engine = &job.engine;
-    let filter = ScriptFilter::new(&job.filter.keep_scripts, job.filter.min_chars, "filter.keep_scripts")?;
+    let filter = DocFilter::new(&job.filter, "filter")?;
     let tok = TextTokenizer::load(&engine.tokenizer.path, &engine.tokenizer.eod, engine.tokenizer.implementation)?;
     std::fs::create_dir_all(&job.out_dir).at(&job.out_dir)?;
     let work = tempfile_dir(&job.out_dir)?;
@@ -109,7 +109,7 @@ pub fn ingest_monolingual(job: &MonolingualJob) -> Result<InputStats> {
         return Err(Error::config("prep", "a shard of a unit needs source.shard"));
     }
     let engine = &job.engine;
-    let filter = ScriptFilter::new(&job.filter.keep_scripts, job.filter.min_chars, "filter.keep_scripts")?;
+    let filter = DocFilter::new(&job.filter, "filter")?;
     let tok = TextTokenizer::load(&engine.tokenizer.path, &engine.tokenizer.eod, engine.tokenizer.implementation)?;
     std::fs::create_dir_all(&job.out_dir).at(&job.out_dir)?;
     let mut rec = Recorder::new(&job.out_dir);
@@ -172,11 +172,7 @@ pub fn run_bilingual(job: &BilingualJob) -> Result<StageStats> {
         return Err(Error::config(format!("prep.languages.{lang}.mono_per_parallel"), "must be a positive number"));
     }
     let en_filter = ScriptFilter::new(&job.en_filter.keep_scripts, job.en_filter.min_chars, "prep.english.keep_scripts")?;
-    let xx_filter = ScriptFilter::new(
-        &job.xx_filter.keep_scripts,
-        job.xx_filter.min_chars,
-        &format!("prep.languages.{lang}.keep_scripts"),
-    )?;
+    let xx_filter = DocFilter::new(&job.xx_filter, &format!("prep.languages.{lang}"))?;
     let tok = TextTokenizer::load(&engine.tokenizer.path, &engine.tokenizer.eod, engine.tokenizer.implementation)?;
     std::fs::create_dir_all(&job.out_dir).at(&job.out_dir)?;
     let work = tempfile_dir(&job.out_dir)?;
@@ -185,7 +181,7 @@ pub fn run_bilingual(job: &BilingualJob) -> Result<StageStats> {
     let r = job.mono_per_parallel;
     thread_pool(engine.threads)?.install(|| {
         let par_budget = job.budget_tokens.map(|b| (b as f64 / (1.0 + r)).ceil() as u64);
-        let (pairs, pair_stats) = pool_pairs(job, &en_filter, &xx_filter, &tok, par_budget, &work, &mut rec, &bar)?;
+        let (pairs, pair_stats) = pool_pairs(job, &en_filter, &xx_filter.script, &tok, par_budget, &work, &mut rec, &bar)?;
         let pair_tokens = |k: usize| -> u64 { (0..k).map(|i| doc_tokens(&pairs.en, i) + doc_tokens(&pairs.xx, i)).sum() };
         let mut n_pairs = pairs.en.entries.len();
         let mut par_tokens = pair_tokens(n_pairs);

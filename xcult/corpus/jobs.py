@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from xcult.config import RunConfig
+from xcult.config import LANGUAGE_ID, RunConfig
 
 ENGLISH = "en"
 
@@ -56,6 +56,16 @@ def input_paths(cfg: RunConfig, unit: str) -> list[str]:
     return [*lc.mono_paths, *lc.pair_paths, *lc.pair_xx_paths]
 
 
+def _filter(keep_scripts: list[str], min_chars: int, lang: str, language_id: bool, dedup: bool) -> dict[str, Any]:
+    """A FilterSpec: scripts and length; language identification and deduplication only when on."""
+    spec: dict[str, Any] = {"keep_scripts": keep_scripts, "min_chars": min_chars}
+    if language_id:
+        spec["language_id"] = LANGUAGE_ID[lang]
+    if dedup:
+        spec["dedup"] = True
+    return spec
+
+
 def job(cfg: RunConfig, unit: str, tokenizer_path: Path, out_dir: Path, progress: bool) -> tuple[str, dict[str, Any]]:
     """("monolingual" | "bilingual", job dict) for one unit."""
     eng = engine(cfg, tokenizer_path, progress)
@@ -65,7 +75,7 @@ def job(cfg: RunConfig, unit: str, tokenizer_path: Path, out_dir: Path, progress
             "name": ENGLISH,
             "language": ENGLISH,
             "source": {"paths": e.paths, "format": _doc_format(e.format, e.text_field)},
-            "filter": {"keep_scripts": e.keep_scripts, "min_chars": e.min_chars},
+            "filter": _filter(e.keep_scripts, e.min_chars, ENGLISH, e.language_id, e.dedup),
             "budget_tokens": e.budget_tokens,
             "engine": eng,
             "out_dir": str(out_dir),
@@ -83,7 +93,7 @@ def job(cfg: RunConfig, unit: str, tokenizer_path: Path, out_dir: Path, progress
         "mono": {"paths": lc.mono_paths, "format": _doc_format(lc.mono_format, lc.mono_text_field)},
         "pairs": {"paths": lc.pair_paths, "format": pair_format},
         "en_filter": {"keep_scripts": en_scripts, "min_chars": lc.en_min_chars},
-        "xx_filter": {"keep_scripts": cfg.keep_scripts(unit), "min_chars": lc.min_chars},
+        "xx_filter": _filter(cfg.keep_scripts(unit), lc.min_chars, unit, lc.language_id, lc.dedup),
         "template": cfg.template(unit),
         "mono_per_parallel": lc.mono_per_parallel,
         "budget_tokens": lc.budget_tokens,
