@@ -485,6 +485,15 @@ def slurm_minutes(value: str) -> float | None:
     return a + b / 60  # M or M:S
 
 
+def _remote_checks(key: str, paths: list[str], fmt: str) -> list[tuple[bool, str, str]]:
+    """Remote inputs (a scheme://, read through datatrove: xcult/corpus/sources.py)."""
+    remote = [x for x in paths if "://" in x]
+    return [
+        (not remote or len(remote) == len(paths), key, "mixes remote and local paths: make them all one or the other"),
+        (not remote or fmt != "text", key, "remote inputs are JSONL or Parquet (datatrove's readers)"),
+    ]
+
+
 def validate(cfg: RunConfig) -> None:
     """Cross-field checks, each naming its key."""
     p = cfg.prep
@@ -540,12 +549,15 @@ def validate(cfg: RunConfig) -> None:
         checks.append((p.english.min_chars >= 0, "prep.english.min_chars", "must be 0 or more"))
         checks.append((p.english.tasks >= 1, "prep.english.tasks", "must be 1 or more"))
         checks.append((not (p.english.dedup and p.english.tasks > 1), "prep.english.dedup", "deduplicates within one reader: use tasks = 1"))
+        checks += _remote_checks("prep.english.paths", p.english.paths, p.english.format)
     for lang, lc in p.languages.items():
         k = f"prep.languages.{lang}"
         checks += [
             (lang != "en" and lang.isidentifier(), k, "language codes are short names like zh, bo; not en"),
             (bool(lc.mono_paths), f"{k}.mono_paths", "must name at least one file"),
             (bool(lc.pair_paths), f"{k}.pair_paths", "must name at least one file"),
+            *_remote_checks(f"{k}.mono_paths", lc.mono_paths, lc.mono_format),
+            (not any("://" in x for x in [*lc.pair_paths, *lc.pair_xx_paths]), f"{k}.pair_paths", "parallel pairs are read from local files only"),
             (lc.mono_per_parallel > 0, f"{k}.mono_per_parallel", "must be positive"),
             (
                 not lc.language_id or lang in LANGUAGE_ID,

@@ -14,6 +14,7 @@ read each other's outputs through it, never through each other's modules.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -106,6 +107,10 @@ class Layout:
     @property
     def prep(self) -> Path:
         return self.root / "prep"
+
+    def prep_input(self, url: str) -> Path:
+        """The local copy of a remote corpus input (xcult/corpus/sources.py)."""
+        return self.prep / "inputs" / hashlib.sha256(url.encode()).hexdigest()[:16]
 
     def unit(self, unit: str) -> Path:
         return self.prep / unit

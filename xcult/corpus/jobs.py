@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from xcult.config import LANGUAGE_ID, RunConfig
+from xcult.corpus.sources import TEXT, is_remote, local_files
 
 ENGLISH = "en"
 
@@ -50,10 +51,18 @@ def _doc_format(fmt: str, text_field: str) -> dict[str, Any]:
 
 
 def input_paths(cfg: RunConfig, unit: str) -> list[str]:
+    """The local files a unit reads (fetched copies for remote inputs)."""
     if unit == ENGLISH:
-        return list(cfg.prep.english.paths)
+        return local_files(cfg, cfg.prep.english.paths)
     lc = cfg.language(unit)
-    return [*lc.mono_paths, *lc.pair_paths, *lc.pair_xx_paths]
+    return [*local_files(cfg, lc.mono_paths), *lc.pair_paths, *lc.pair_xx_paths]
+
+
+def _docs(cfg: RunConfig, paths: list[str], fmt: str, field: str) -> dict[str, Any]:
+    """A DocSource; remote inputs are read from their fetched JSONL copies."""
+    if paths and is_remote(paths[0]):
+        return {"paths": local_files(cfg, paths), "format": _doc_format("jsonl", TEXT)}
+    return {"paths": paths, "format": _doc_format(fmt, field)}
 
 
 def _filter(keep_scripts: list[str], min_chars: int, lang: str, language_id: bool, dedup: bool) -> dict[str, Any]:
@@ -74,7 +83,7 @@ def job(cfg: RunConfig, unit: str, tokenizer_path: Path, out_dir: Path, progress
         return "monolingual", {
             "name": ENGLISH,
             "language": ENGLISH,
-            "source": {"paths": e.paths, "format": _doc_format(e.format, e.text_field)},
+            "source": _docs(cfg, e.paths, e.format, e.text_field),
             "filter": _filter(e.keep_scripts, e.min_chars, ENGLISH, e.language_id, e.dedup),
             "budget_tokens": e.budget_tokens,
             "engine": eng,
@@ -90,7 +99,7 @@ def job(cfg: RunConfig, unit: str, tokenizer_path: Path, out_dir: Path, progress
     en_scripts = cfg.prep.english.keep_scripts if cfg.prep.english else ["Latin"]
     return "bilingual", {
         "language": unit,
-        "mono": {"paths": lc.mono_paths, "format": _doc_format(lc.mono_format, lc.mono_text_field)},
+        "mono": _docs(cfg, lc.mono_paths, lc.mono_format, lc.mono_text_field),
         "pairs": {"paths": lc.pair_paths, "format": pair_format},
         "en_filter": {"keep_scripts": en_scripts, "min_chars": lc.en_min_chars},
         "xx_filter": _filter(cfg.keep_scripts(unit), lc.min_chars, unit, lc.language_id, lc.dedup),

@@ -8,7 +8,7 @@ from typing import Any
 
 from xcult import layout
 from xcult.config import RunConfig
-from xcult.corpus import executors, jobs
+from xcult.corpus import executors, jobs, sources
 from xcult.corpus.executors import Submitted
 from xcult.corpus.prep import STATS, unit_status, write_manifest
 from xcult.stage import StageReport
@@ -16,6 +16,7 @@ from xcult.stage import StageReport
 
 def run_prep(cfg: RunConfig, force: bool = False, executor: str | None = None, progress: bool = True) -> dict[str, dict[str, Any]] | Submitted:
     """Every unit's stats, with the manifest written; or the Slurm job still building some."""
+    sources.fetch_all(cfg)  # remote inputs to local copies first (datatrove readers)
     submitted = executors.run(cfg, executor or cfg.prep.executor, force=force, progress=progress)
     if submitted is not None:
         return submitted
