@@ -63,9 +63,10 @@ class EnglishConfig:
     # merge: the same documents, tokens and bytes as one task (rust_core/src/readers.rs).
     tasks: int = 1
     # Drop documents identified as another language (LANGUAGE_ID), and documents whose
-    # filtered text equals an earlier kept one's; both counted in the stats.
+    # filtered text repeats an earlier kept one's: equal ("exact") or a near copy
+    # ("near", MinHash LSH); both counted in the stats.
     language_id: bool = False
-    dedup: bool = False
+    dedup: Literal["off", "exact", "near"] = "off"
 
 
 @dataclass(frozen=True)
@@ -87,9 +88,9 @@ class LanguageConfig:
     mono_per_parallel: float = 1.0
     budget_tokens: int | None = None
     shortage: Literal["error", "shrink"] = "error"
-    # Monolingual documents: language identification and exact deduplication, as for English.
+    # Monolingual documents: language identification and deduplication, as for English.
     language_id: bool = False
-    dedup: bool = False
+    dedup: Literal["off", "exact", "near"] = "off"
 
 
 @dataclass(frozen=True)
@@ -548,7 +549,7 @@ def validate(cfg: RunConfig) -> None:
         checks.append((p.english.budget_tokens is None or p.english.budget_tokens > 0, "prep.english.budget_tokens", "must be positive"))
         checks.append((p.english.min_chars >= 0, "prep.english.min_chars", "must be 0 or more"))
         checks.append((p.english.tasks >= 1, "prep.english.tasks", "must be 1 or more"))
-        checks.append((not (p.english.dedup and p.english.tasks > 1), "prep.english.dedup", "deduplicates within one reader: use tasks = 1"))
+        checks.append((p.english.dedup == "off" or p.english.tasks == 1, "prep.english.dedup", "deduplicates within one reader: use tasks = 1"))
         checks += _remote_checks("prep.english.paths", p.english.paths, p.english.format)
     for lang, lc in p.languages.items():
         k = f"prep.languages.{lang}"

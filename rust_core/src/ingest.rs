@@ -9,7 +9,8 @@ use rayon::prelude::*;
 
 use crate::bridge::render;
 use crate::error::{Error, IoContext, Result};
-use crate::job::{BilingualJob, DocSource, Engine, FilterSpec, OnError};
+use crate::job::{BilingualJob, Dedup, DocSource, Engine, FilterSpec, OnError};
+use crate::minhash::{self, Lsh};
 use crate::langid::LanguageId;
 use crate::pool::{Pool, PoolWriter};
 use crate::readers::{decode_doc, decode_pair, read_docs, read_pairs, Raw};
@@ -101,12 +102,38 @@ fn settle<T>(outcome: Outcome<T>, stats: &mut InputStats, on_error: OnError, rec
 
 /// What keeps a monolingual document: its scripts, optionally its language (identified
 /// on the raw text, before the script filter removes the evidence, e.g. Japanese kana),
-/// and optionally that no equal filtered text was kept before it. Drops are counted
-/// by reason: the script filter's, `language_<iso>`, `duplicate`.
+/// and optionally that no equal (or nearly equal) filtered text was kept before it.
+/// Drops are counted by reason: the script filter's, `language_<iso>`, `duplicate`,
+/// `near_duplicate`.
 pub struct DocFilter {
     pub script: ScriptFilter,
     language: Option<LanguageId>,
-    dedup: bool,
+    dedup: Dedup,
+}
+
+/// What identifies a kept text for deduplication.
+enum DedupKey {
+    None,
+    Exact(u128),
+    Near(minhash::Bands),
+}
+
+/// The texts kept so far, as the deduplication mode sees them.
+#[derive(Default)]
+struct Seen {
+    exact: std::collections::HashSet<u128>,
+    near: Lsh,
+}
+
+impl Seen {
+    /// The drop reason when `key` repeats a kept text; otherwise remembers it.
+    fn repeat(&mut self, key: &DedupKey) -> Option<&'static str> {
+        match key {
+            DedupKey::None => None,
+            DedupKey::Exact(k) => (!self.exact.insert(*k)).then_some("duplicate"),
+            DedupKey::Near(b) => self.near.seen_or_insert(b).then_some("near_duplicate"),
+        }
+    }
 }
 
 impl DocFilter {
@@ -117,6 +144,14 @@ impl DocFilter {
             language: LanguageId::new(&spec.language_id, &format!("{key}.language_id"))?,
             dedup: spec.dedup,
         })
+    }
+
+    fn dedup_key(&self, text: &str) -> DedupKey {
+        match self.dedup {
+            Dedup::Off => DedupKey::None,
+            Dedup::Exact => DedupKey::Exact(text_key(text)),
+            Dedup::Near => DedupKey::Near(minhash::bands(text)),
+        }
     }
 }
 
@@ -144,12 +179,12 @@ pub fn pool_docs(
     let mut stats = InputStats::default();
     let mut pool = PoolWriter::create(work, name)?;
     let mut tokens = 0u64;
-    let mut seen = std::collections::HashSet::<u128>::new();
+    let mut seen = Seen::default();
     stream(
         |sink| read_docs(&src.paths, &src.format, engine.batch_bytes, src.shard, sink),
         |batch| {
             stats.records_read += batch.len() as u64;
-            let results: Vec<(u32, u64, Outcome<(String, Vec<u32>, u128)>)> = batch
+            let results: Vec<(u32, u64, Outcome<(String, Vec<u32>, DedupKey)>)> = batch
                 .into_par_iter()
                 .map(|raw| {
                     let (file, line) = (raw.file, raw.line);
@@ -161,7 +196,7 @@ pub fn pool_docs(
                             None => match filter.script.filter(&text) {
                                 Filtered::Kept { text, removed } => {
                                     let mut ids = Vec::new();
-                                    let key = if filter.dedup { text_key(&text) } else { 0 };
+                                    let key = filter.dedup_key(&text);
                                     match tok.encode_into(&text, &mut ids) {
                                         Ok(()) => Outcome::Keep((text, ids, key), removed),
                                         Err(e) => Outcome::Skip(e),
@@ -176,8 +211,8 @@ pub fn pool_docs(
                 .collect();
             for (file, line, outcome) in results {
                 let Some(((text, ids, key), removed)) = settle(outcome, &mut stats, engine.on_error, rec)? else { continue };
-                if filter.dedup && !seen.insert(key) {
-                    *stats.dropped.entry("duplicate".to_owned()).or_default() += 1;
+                if let Some(reason) = seen.repeat(&key) {
+                    *stats.dropped.entry(reason.to_owned()).or_default() += 1;
                     continue;
                 }
                 if budget.is_some_and(|b| tokens >= b) {

@@ -25,9 +25,25 @@ pub struct FilterSpec {
     /// apart from (ISO 639-1, `langid.rs`); empty = no language identification.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub language_id: Vec<String>,
-    /// Monolingual documents only: drop one whose filtered text equals a kept one's.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub dedup: bool,
+    /// Monolingual documents only: drop one whose filtered text equals a kept one's
+    /// (`exact`), or is a near copy of one (`near`, MinHash LSH: `minhash.rs`).
+    #[serde(default, skip_serializing_if = "Dedup::is_off")]
+    pub dedup: Dedup,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Dedup {
+    #[default]
+    Off,
+    Exact,
+    Near,
+}
+
+impl Dedup {
+    fn is_off(&self) -> bool {
+        *self == Dedup::Off
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

@@ -10,6 +10,7 @@ pub mod ingest;
 pub mod job;
 pub mod langid;
 pub mod megatron;
+pub mod minhash;
 pub mod output;
 pub mod pool;
 pub mod prep;

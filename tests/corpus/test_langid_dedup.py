@@ -31,7 +31,7 @@ ZH = ["北京是中国的首都，也是政治和文化中心。", "春节是中
 JA = ["東京は日本の首都で、人口が最も多い都市です。", "私たちは毎年夏に京都のお祭りに行きます。"]
 
 
-def unit_config(tmp_path: Path, lang: str, mono: list[str], language_id: bool, dedup: bool) -> object:
+def unit_config(tmp_path: Path, lang: str, mono: list[str], language_id: bool, dedup: str) -> object:
     src = tmp_path / f"{lang}_mono.jsonl"
     src.write_text("".join(json.dumps({"text": t}, ensure_ascii=False) + "\n" for t in mono), encoding="utf-8")
     pairs = tmp_path / f"{lang}_pairs.tsv"
@@ -40,7 +40,7 @@ def unit_config(tmp_path: Path, lang: str, mono: list[str], language_id: bool, d
     path.write_text(
         f'[experiment]\nname = "t"\nout_dir = "{tmp_path / f"run-{language_id}-{dedup}"}"\n\n'
         f'[prep.languages.{lang}]\nmono_paths = ["{src}"]\npair_paths = ["{pairs}"]\nshortage = "shrink"\n'
-        f"language_id = {str(language_id).lower()}\ndedup = {str(dedup).lower()}\n",
+        f'language_id = {str(language_id).lower()}\ndedup = "{dedup}"\n',
         encoding="utf-8",
     )
     return load_config(path)
@@ -55,17 +55,37 @@ def test_other_languages_and_duplicates_are_dropped_and_counted(tmp_path, lang, 
     dups = native[:2]
     mono = native + other + dups
     rng.shuffle(mono)
-    off = build_unit(unit_config(tmp_path, lang, mono, False, False), lang, progress=False)["inputs"]["monolingual"]
-    on = build_unit(unit_config(tmp_path, lang, mono, True, True), lang, progress=False)["inputs"]["monolingual"]
+    off = build_unit(unit_config(tmp_path, lang, mono, False, "off"), lang, progress=False)["inputs"]["monolingual"]
+    on = build_unit(unit_config(tmp_path, lang, mono, True, "exact"), lang, progress=False)["inputs"]["monolingual"]
     # off: the other language passes the script filter (it shares the script) and duplicates stay
     assert off["documents_kept"] == len(mono) and not off["dropped"]
     assert on["dropped"] == {f"language_{code}": len(other), "duplicate": len(dups)}
     assert on["documents_kept"] == len(native)
 
 
+def test_near_copies_are_dropped_by_near_dedup_only(tmp_path):
+    rng = random.Random(1)
+    vocab = [f"w{i}" for i in range(3000)]
+    docs = [" ".join(rng.choices(vocab, k=200)) + "." for _ in range(30)]
+    near = []
+    for d in docs[:10]:  # one word of 200 changed
+        words = d.split()
+        words[100] = "changed"
+        near.append(" ".join(words))
+    src = tmp_path / "en.jsonl"
+    src.write_text("".join(json.dumps({"text": t}) + "\n" for t in docs + near), encoding="utf-8")
+    got = {}
+    for mode in ("exact", "near"):
+        path = tmp_path / f"{mode}.toml"
+        path.write_text(f'[experiment]\nname = "t"\nout_dir = "{tmp_path / mode}"\n\n[prep.english]\npaths = ["{src}"]\ndedup = "{mode}"\n', encoding="utf-8")
+        got[mode] = build_unit(load_config(path), "en", progress=False)["inputs"]["documents"]
+    assert got["exact"]["documents_kept"] == 40 and not got["exact"]["dropped"]
+    assert got["near"]["dropped"] == {"near_duplicate": 10} and got["near"]["documents_kept"] == 30
+
+
 def test_language_id_for_an_uncovered_language_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError) as e:
-        unit_config(tmp_path, "bo", ["བོད་ཀྱི་རྒྱལ་ས་ནི་ལྷ་ས་ཡིན།"], True, False)
+        unit_config(tmp_path, "bo", ["བོད་ཀྱི་རྒྱལ་ས་ནི་ལྷ་ས་ཡིན།"], True, "off")
     assert e.value.key == "prep.languages.bo.language_id" and "Tibetan" in str(e.value)
 
 
@@ -96,7 +116,7 @@ name = "{out}/synth/tokenizer.json"
 
 [prep.english]
 paths = ["{out}/synth/en.jsonl", "{dup}"]
-dedup = {dedup}
+dedup = "{dedup}"
 
 [prep.languages.bo]
 mono_paths = ["{out}/synth/bo_mono.jsonl"]
@@ -118,12 +138,12 @@ def test_duplicates_inflate_density_and_dedup_removes_them(tmp_path):
     copied twice more: judged occurrences of those facts triple without dedup, and equal
     the planted counts with it; density follows."""
     results = {}
-    for dedup in (False, True):
+    for dedup in ("off", "exact"):
         out = tmp_path / f"run-{dedup}"
         dup = tmp_path / f"dup-{dedup}.jsonl"
         dup.write_text("")
         path = tmp_path / f"c-{dedup}.toml"
-        path.write_text(SYNTH.format(out=out, dup=dup, dedup=str(dedup).lower()))
+        path.write_text(SYNTH.format(out=out, dup=dup, dedup=dedup))
         r = CliRunner().invoke(main, ["synth", str(path)])
         assert r.exit_code == 0, r.output
         planted = pl.read_parquet(out / "synth" / "planted.parquet").filter(pl.col("culture") == "english")
@@ -138,7 +158,7 @@ def test_duplicates_inflate_density_and_dedup_removes_them(tmp_path):
         dens = pl.read_parquet(out / "density" / "density.parquet").filter(pl.col("corpus") == "en")
         stats = json.loads((out / "prep" / "en" / "stats.json").read_text())["inputs"]["documents"]
         results[dedup] = (occ.join(planted, on=["culture", "item"]), dens.row(0, named=True), stats, facts, copies)
-    (occ_off, dens_off, stats_off, facts, copies), (occ_on, dens_on, stats_on, _, _) = results[False], results[True]
+    (occ_off, dens_off, stats_off, facts, copies), (occ_on, dens_on, stats_on, _, _) = results["off"], results["exact"]
     assert len(copies) >= 3 and stats_on["dropped"] == {"duplicate": 2 * len(copies)} and "duplicate" not in stats_off["dropped"]
     duplicated = pl.col("item").is_in(facts["item"].to_list())
     assert (occ_on["occurrences"] == occ_on["planted_en"]).all()

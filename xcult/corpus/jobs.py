@@ -65,13 +65,13 @@ def _docs(cfg: RunConfig, paths: list[str], fmt: str, field: str) -> dict[str, A
     return {"paths": paths, "format": _doc_format(fmt, field)}
 
 
-def _filter(keep_scripts: list[str], min_chars: int, lang: str, language_id: bool, dedup: bool) -> dict[str, Any]:
+def _filter(keep_scripts: list[str], min_chars: int, lang: str, language_id: bool, dedup: str) -> dict[str, Any]:
     """A FilterSpec: scripts and length; language identification and deduplication only when on."""
     spec: dict[str, Any] = {"keep_scripts": keep_scripts, "min_chars": min_chars}
     if language_id:
         spec["language_id"] = LANGUAGE_ID[lang]
-    if dedup:
-        spec["dedup"] = True
+    if dedup != "off":
+        spec["dedup"] = dedup
     return spec
 
 
