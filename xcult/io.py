@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,14 @@ def write_parquet_atomic(path: Path, frame) -> None:
     tmp = _tmp(path)
     frame.write_parquet(tmp)
     os.replace(tmp, path)
+
+
+def replace_dir(tmp: Path, final: Path) -> None:
+    """Puts the directory built in `tmp` where `final` was (an old one is removed first):
+    a directory with its final name is always complete."""
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(tmp, final)
 
 
 def ensure_writable(d: Path) -> None:

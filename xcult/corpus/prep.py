@@ -14,7 +14,6 @@ killed task's siblings are kept) and then merged into the unit (`build_unit`).
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import sys
 import time
@@ -25,7 +24,7 @@ from xcult import __version__, _core, completion, layout
 from xcult.config import RunConfig
 from xcult.corpus import jobs
 from xcult.errors import MissingPathError
-from xcult.io import ensure_writable, write_json_atomic
+from xcult.io import ensure_writable, replace_dir, write_json_atomic
 from xcult.tokenizer import tokenizer_for
 
 STATS = "stats.json"
@@ -88,9 +87,7 @@ def build_shard(cfg: RunConfig, unit: str, index: int, count: int, force: bool =
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    if final.exists():
-        shutil.rmtree(final)
-    os.replace(tmp, final)
+    replace_dir(tmp, final)
     return stats
 
 
@@ -131,9 +128,7 @@ def build_unit(cfg: RunConfig, unit: str, force: bool = False, progress: bool = 
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)  # a failed unit leaves nothing behind (a full disk stays usable)
         raise
-    if final.exists():
-        shutil.rmtree(final)
-    os.replace(tmp, final)
+    replace_dir(tmp, final)
     if pools:
         shutil.rmtree(lay.unit_shards(unit), ignore_errors=True)  # merged: the pools are spent
     return stats

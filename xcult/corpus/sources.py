@@ -19,6 +19,7 @@ from pathlib import Path
 from xcult import completion, layout
 from xcult.config import RunConfig
 from xcult.errors import InputError
+from xcult.io import replace_dir
 
 TEXT = "text"  # the field the local copies hold the text in
 
@@ -73,9 +74,7 @@ def fetch(cfg: RunConfig, url: str, fmt: str, field: str) -> Path:
     if not list(tmp.glob("*.jsonl.gz")):
         raise InputError(f"{url}: datatrove read no documents (logs: {final / 'logs'})", url)
     completion.write(tmp, rec)
-    if final.exists():
-        shutil.rmtree(final)
-    os.replace(tmp, final)
+    replace_dir(tmp, final)
     return final
 
 

@@ -38,7 +38,7 @@ from xcult.config import RunConfig
 from xcult.density.index import corpora as index_corpora
 from xcult.density.index import corpus_job
 from xcult.errors import EngineFailed, MissingPathError
-from xcult.io import ensure_writable, write_json_atomic, write_parquet_atomic
+from xcult.io import ensure_writable, replace_dir, write_json_atomic, write_parquet_atomic
 from xcult.layout import probe_file
 from xcult.probes import BLANK
 from xcult.stage import StageReport, parts
@@ -108,9 +108,7 @@ def build_datastore(cfg: RunConfig, corpus: str) -> dict:
     write_json_atomic(tmp / "job.json", job | {"out_dir": str(final)})
     write_json_atomic(tmp / "stats.json", stats)
     completion.write(tmp, rec)
-    if final.exists():
-        shutil.rmtree(final)
-    os.replace(tmp, final)
+    replace_dir(tmp, final)
     return stats
 
 

@@ -10,7 +10,6 @@ renamed into place, so an index directory that exists is complete.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import sys
 from pathlib import Path
@@ -20,7 +19,7 @@ import polars as pl
 from xcult import _core, completion, layout
 from xcult.config import RunConfig
 from xcult.errors import MissingPathError
-from xcult.io import ensure_writable, write_json_atomic, write_parquet_atomic
+from xcult.io import ensure_writable, replace_dir, write_json_atomic, write_parquet_atomic
 from xcult.stage import StageReport, parts
 
 
@@ -89,9 +88,7 @@ def build_indexes(cfg: RunConfig, force: bool = False) -> dict[str, dict]:
         write_json_atomic(tmp / "job.json", job | {"index_dir": str(final)})
         write_json_atomic(tmp / "stats.json", stats)
         completion.write(tmp, rec)
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
+        replace_dir(tmp, final)
         out[corpus] = stats
     return out
 

@@ -27,7 +27,7 @@ import numpy as np
 import polars as pl
 
 from xcult.errors import InputError, MissingPathError
-from xcult.io import write_text_atomic
+from xcult.io import replace_dir, write_text_atomic
 from xcult.probes import Culture, ProbeItem
 
 GROUP = "xcult"
@@ -154,9 +154,7 @@ def write_logs(out: Path, pred: pl.DataFrame, cultures: list[Culture], metric: s
         "xcult": {"metric": metric, **source},
     }
     write_text_atomic(tmp / f"results_{stamp}.json", json.dumps(doc, indent=2, ensure_ascii=False))
-    if out.exists():
-        shutil.rmtree(out)
-    os.replace(tmp, out)
+    replace_dir(tmp, out)
     return out
 
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import random
 import shutil
 import time
@@ -34,7 +33,7 @@ import polars as pl
 from xcult import completion, layout
 from xcult.config import LANGUAGE_NAMES, RunConfig
 from xcult.grammar import FILLER_NOUNS
-from xcult.io import ensure_writable, write_json_atomic, write_parquet_atomic
+from xcult.io import ensure_writable, replace_dir, write_json_atomic, write_parquet_atomic
 from xcult.stage import StageReport
 from xcult.stage import parts as _parts
 from xcult.synth.world import Fact, World
@@ -251,9 +250,7 @@ def run_synth(cfg: RunConfig, force: bool = False) -> dict:
     write_json_atomic(tmp / "config.json", cfg.to_dict())
     write_json_atomic(tmp / "stats.json", stats)
     completion.write(tmp, completion.record(_settings(cfg), []))
-    if out.exists():
-        shutil.rmtree(out)
-    os.replace(tmp, out)
+    replace_dir(tmp, out)
     return stats
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 from xcult.checkpoints import load_megatron
+from xcult.io import replace_dir
 
 
 def hf_state_dict(model, arch: dict) -> dict[str, torch.Tensor]:
@@ -74,7 +75,5 @@ def export(checkpoint: Path, out: Path, dtype: str = "float32") -> Path:
     hf.save_pretrained(tmp)
     shutil.copyfile(job["tokenizer"], tmp / "tokenizer.json")
     (tmp / "xcult_source.json").write_text(json.dumps({"checkpoint": str(checkpoint.resolve()), "run": job["name"]}, indent=2))
-    if out.exists():
-        shutil.rmtree(out)
-    os.replace(tmp, out)
+    replace_dir(tmp, out)
     return out

@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 
 from xcult.errors import InputError
+from xcult.io import replace_dir
 from xcult.presets import ModelPreset
 
 SUPPORTED = "qwen2"
@@ -129,7 +130,5 @@ def import_hf(source: str, out: Path) -> Path:
     listing = (tmp / "iter_0000000" / checkpoint.FILES).read_bytes()
     done = {"steps": 0, "imported_from": source, "parameters": sum(p.numel() for p in model.parameters()), "weights_sha256": hashlib.sha256(listing).hexdigest()}
     (tmp / "done.json").write_text(json.dumps(done, indent=2))
-    if out.exists():
-        shutil.rmtree(out)
-    os.replace(tmp, out)
+    replace_dir(tmp, out)
     return out
