@@ -12,7 +12,6 @@ files: it still owns tokenization, filtering and mixing.
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
@@ -65,7 +64,7 @@ def fetch(cfg: RunConfig, url: str, fmt: str, field: str) -> Path:
     settings = {"source": url, "format": fmt, "text_field": field}
     if completion.status(final, settings, []):
         return final
-    tmp = final.with_name(f".{final.name}.tmp{os.getpid()}")
+    tmp = final.with_name(f".{final.name}.tmp")  # the run lock is held: a failed fetch's leftover is cleared next time
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     rec = completion.record(settings, [])

@@ -98,7 +98,7 @@ def build_datastore(cfg: RunConfig, corpus: str) -> dict:
     """Writes the corpus's byte datastore and suffix array into a temporary directory,
     then renames it into place; returns its stats."""
     final = layout.of(cfg).count_dir(corpus)
-    tmp = final.with_name(f".{corpus}.tmp{os.getpid()}")
+    tmp = final.with_name(f".{corpus}.tmp")  # the run lock is held: a failed build's leftover is cleared next time
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     rec = completion.record(*_fingerprint(cfg, corpus))
