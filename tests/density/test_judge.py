@@ -108,6 +108,25 @@ def test_pairs_sharing_a_chunk_run_its_prefix_once_with_equal_answers(tiny_model
     assert max(whole) - min(whole) > 1e-3  # the tolerance is far below the answers' spread
 
 
+def test_a_model_that_transforms_its_logits_is_refused(tiny_model, tmp_path):
+    """The judge reads only the yes/no rows of the LM head (the softmax normaliser
+    cancels in P(yes)); a cap or scale on the logits would not cancel, so such a model
+    is a config error rather than a silently different P(yes)."""
+    import json
+    import shutil
+
+    from xcult.density.judges import TransformersJudge
+    from xcult.errors import ConfigError
+
+    capped = tmp_path / "capped"
+    shutil.copytree(tiny_model, capped)
+    config = json.loads((capped / "config.json").read_text())
+    (capped / "config.json").write_text(json.dumps(config | {"final_logit_softcapping": 30.0}))
+    with pytest.raises(ConfigError, match="final_logit_softcapping") as e:
+        TransformersJudge(JudgeConfig(backend="transformers", model=str(capped), device="cpu", dtype="fp32", max_model_len=512))
+    assert e.value.key == "judge.model"
+
+
 def test_judge_config_is_checked(tmp_path):
     from xcult.config import load_config
     from xcult.errors import ConfigError

@@ -157,7 +157,7 @@ class TransformersJudge:
     """A transformers causal LM. Pairs that share a chunk share their prompt up to the
     statement (instruction first, then the chunk): that prefix runs once and its KV
     cache is continued by each statement (`xcult/kv_cache.py`); the other prompts go
-    in left-padded batches. Either way P(yes) comes from the last position's logits.
+    in left-padded batches. Either way P(yes) comes from the last position's yes/no logits.
     `share_prefixes = False` sends every prompt whole (what tests and the benchmark
     compare the shared path against)."""
 
@@ -180,6 +180,12 @@ class TransformersJudge:
         self.prompts = Prompts(tok, cfg, max_len)
         self.pad = tok.pad_token_id if tok.pad_token_id is not None else (tok.eos_token_id or 0)
         self.ids = self.prompts.yes_ids + self.prompts.no_ids
+        for name in ("final_logit_softcapping", "logit_scale", "logits_scaling"):
+            if getattr(self.model.config, name, None) not in (None, 1, 1.0):
+                raise ConfigError(f"judge.model: {cfg.model} transforms its logits ({name}); the transformers judge reads the LM head directly — use judge.backend = \"vllm\"", "judge.model")
+        head = self.model.get_output_embeddings()
+        self.head_weight = head.weight[self.ids].detach()
+        self.head_bias = None if getattr(head, "bias", None) is None else head.bias[self.ids].detach()
         self.share_prefixes = True
 
     def identity(self) -> dict:
@@ -218,8 +224,12 @@ class TransformersJudge:
         rows = [len(encoded[i]) - c for members, c in jobs for i in members]
         return len(jobs) * width <= self.TOKENS_PER_FORWARD and len(rows) * (width + max(rows)) <= 4 * self.TOKENS_PER_FORWARD
 
-    def _read(self, logits, members: list[int], result: list[float]) -> None:
-        lp = self.torch.log_softmax(logits.float(), -1)[:, self.ids].cpu().tolist()
+    def _read(self, h, members: list[int], result: list[float]) -> None:
+        """P(yes) from last-position hidden states `h` [R, d]. P(yes) = y / (y + n) over
+        the yes/no ids, so the softmax's normaliser over the vocabulary cancels: only
+        those ids' rows of the LM head are computed (8 of ~152k for Qwen)."""
+        logits = self.torch.nn.functional.linear(h, self.head_weight, self.head_bias)
+        lp = self.torch.log_softmax(logits.float(), -1).cpu().tolist()
         for r, i in enumerate(members):
             result[i] = self.prompts.p_yes(dict(zip(self.ids, lp[r])).get)
 
@@ -248,7 +258,7 @@ class TransformersJudge:
         start = [c for _, _, c in flat]
         h = continue_prefix(body, cache, start, rows.to(dev), suffix.to(dev), mask.to(dev))
         at = torch.tensor(lens, device=dev) - 1
-        self._read(self.model.get_output_embeddings()(h[torch.arange(len(flat), device=dev), at]), [i for _, i, _ in flat], result)
+        self._read(h[torch.arange(len(flat), device=dev), at], [i for _, i, _ in flat], result)
 
     def _batched(self, encoded: list[list[int]], members: list[int], result: list[float]) -> None:
         """Left-padded whole prompts, shortest first, `TOKENS_PER_FORWARD` per forward."""
@@ -267,10 +277,8 @@ class TransformersJudge:
                 ids[r, width - len(b) :] = torch.tensor(b)
                 mask[r, width - len(b) :] = 1
             positions = (mask.cumsum(1) - 1).clamp(min=0)
-            logits = self.model(
-                input_ids=ids.to(self.device), attention_mask=mask.to(self.device), position_ids=positions.to(self.device), logits_to_keep=1
-            ).logits[:, -1]
-            self._read(logits, order[start:end], result)
+            h = self.model.base_model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device), position_ids=positions.to(self.device), use_cache=False).last_hidden_state
+            self._read(h[:, -1], order[start:end], result)
             start = end
 
 
