@@ -3,13 +3,15 @@
 //! One index per corpus: `text` is indexed (not stored: the chunk Parquet holds it) with
 //! the language's analyzer registered as a tantivy tokenizer; `chunk_id` and
 //! `document_id` are fast fields. A query is the set of its analyzed terms, OR-ed, so
-//! every query term contributes its BM25 weight (tantivy's k1 = 1.2, b = 0.75).
+//! every query term contributes its BM25 weight (tantivy's k1 = 1.2, b = 0.75). Queries
+//! are answered from impacts precomputed at build time with tantivy's scores
+//! (`impacts.rs`); tantivy's own collector is the tests' oracle.
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use tantivy::collector::{Count, TopDocs};
+use tantivy::collector::Count;
 use tantivy::query::{BooleanQuery, Occur, Query, TermQuery};
 use tantivy::schema::{IndexRecordOption, Schema, TextFieldIndexing, TextOptions, FAST, INDEXED, STORED};
 use tantivy::tokenizer::{Token, TokenStream, Tokenizer};
@@ -17,6 +19,7 @@ use tantivy::{doc, Index, IndexReader, ReloadPolicy, Term};
 
 use crate::analyzers::Analyzer;
 use crate::error::{Error, Result};
+use crate::impacts::{self, Impacts};
 use crate::tables;
 
 /// The analyzer as a tantivy tokenizer. Offsets are not kept (bigrams and folded
@@ -130,17 +133,31 @@ pub fn build_index(job: &IndexJob) -> Result<IndexStats> {
         writer.merge(&segments).wait().map_err(tantivy_err(&job.index_dir))?;
     }
     writer.wait_merging_threads().map_err(tantivy_err(&job.index_dir))?;
+    let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into().map_err(tantivy_err(&job.index_dir))?;
+    impacts::write(&job.index_dir, only_segment(&reader, &job.index_dir)?.as_ref(), f_text)?;
     let seconds = t0.elapsed().as_secs_f64();
     Ok(IndexStats { chunks: n, chunks_skipped_language: skipped, seconds, chunks_per_second: n as f64 / seconds.max(1e-9) })
+}
+
+/// The index's segment (build_index merges to one; `None` when it holds no chunk).
+fn only_segment(reader: &IndexReader, dir: &Path) -> Result<Option<tantivy::SegmentReader>> {
+    let searcher = reader.searcher();
+    match searcher.segment_readers() {
+        [] => Ok(None),
+        [one] => Ok(Some(one.clone())),
+        many => Err(Error::input(dir, None, format!("index: {} segments where xcult writes one: rebuild it (`xcult index --force`)", many.len()))),
+    }
 }
 
 pub struct Searcher {
     reader: IndexReader,
     analyzer: Analyzer,
     text: tantivy::schema::Field,
-    /// (chunk_id, document_id) fast-field columns per segment, opened once: the index
-    /// is never reloaded (ReloadPolicy::Manual), so segment ordinals are stable.
-    ids: Vec<(tantivy::columnar::Column<u64>, tantivy::columnar::Column<u64>)>,
+    /// The segment's term dictionary (query terms to ordinals) and its impacts.
+    segment: Option<(std::sync::Arc<tantivy::InvertedIndexReader>, Impacts)>,
+    /// chunk_id and document_id per segment document, read once.
+    chunk_ids: Vec<u64>,
+    document_ids: Vec<u64>,
 }
 
 impl Searcher {
@@ -153,42 +170,36 @@ impl Searcher {
         register(&index, analyzer);
         let text = index.schema().get_field("text").map_err(|e| Error::input(dir, None, format!("index: {e}")))?;
         let reader: IndexReader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into().map_err(tantivy_err(dir))?;
-        let mut ids = Vec::new();
-        for segment in reader.searcher().segment_readers() {
-            let ff = segment.fast_fields();
-            let open = |name: &str| ff.u64(name).map_err(|err| Error::config("index", format!("fast field {name}: {err}")));
-            ids.push((open("chunk_id")?, open("document_id")?));
+        let (mut chunk_ids, mut document_ids, mut segment) = (Vec::new(), Vec::new(), None);
+        if let Some(seg) = only_segment(&reader, dir)? {
+            let ff = seg.fast_fields();
+            let column = |name: &str| ff.u64(name).map_err(|err| Error::input(dir, None, format!("index: fast field {name}: {err}")));
+            let (chunk, document) = (column("chunk_id")?, column("document_id")?);
+            chunk_ids = (0..seg.max_doc()).map(|d| chunk.first(d).unwrap_or(u64::MAX)).collect();
+            document_ids = (0..seg.max_doc()).map(|d| document.first(d).unwrap_or(u64::MAX)).collect();
+            let impacts = Impacts::open(dir, Some(&seg))?;
+            segment = Some((seg.inverted_index(text).map_err(tantivy_err(dir))?, impacts));
+        } else {
+            Impacts::open(dir, None)?;
         }
-        Ok(Searcher { reader, analyzer, text, ids })
+        Ok(Searcher { reader, analyzer, text, segment, chunk_ids, document_ids })
     }
 
-    fn query(&self, text: &str) -> Option<Box<dyn Query>> {
+    /// The top `k` chunks for one query, best first (ties by chunk id): the union of its
+    /// distinct analyzed terms, each adding its BM25 score.
+    pub fn search(&self, text: &str, k: usize) -> Result<Vec<Hit>> {
+        let Some((inverted, impacts)) = &self.segment else { return Ok(Vec::new()) };
         let mut terms = self.analyzer.analyze(text);
         terms.sort_unstable();
         terms.dedup();
-        if terms.is_empty() {
-            return None;
+        let mut ords = Vec::with_capacity(terms.len());
+        for t in &terms {
+            if let Some(ord) = inverted.terms().term_ord(t.as_bytes()).map_err(|e| Error::io(impacts.path(), e))? {
+                ords.push(ord);
+            }
         }
-        let clauses = terms
-            .into_iter()
-            .map(|t| (Occur::Should, Box::new(TermQuery::new(Term::from_field_text(self.text, &t), IndexRecordOption::WithFreqs)) as Box<dyn Query>))
-            .collect();
-        Some(Box::new(BooleanQuery::new(clauses)))
-    }
-
-    /// The top `k` chunks for one query, best first (ties by chunk id).
-    pub fn search(&self, text: &str, k: usize) -> Result<Vec<Hit>> {
-        let Some(query) = self.query(text) else { return Ok(Vec::new()) };
-        let searcher = self.reader.searcher();
-        let top = searcher.search(&query, &TopDocs::with_limit(k)).map_err(|e| Error::config("query", e.to_string()))?;
-        let mut hits = Vec::with_capacity(top.len());
-        for (score, addr) in top {
-            let (chunk, doc) = &self.ids[addr.segment_ord as usize];
-            let get = |c: &tantivy::columnar::Column<u64>| c.first(addr.doc_id).unwrap_or(u64::MAX);
-            hits.push(Hit { chunk_id: get(chunk), document_id: get(doc), score });
-        }
-        hits.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.chunk_id.cmp(&b.chunk_id)));
-        Ok(hits)
+        let top = impacts.top_k(&ords, k, |d| self.chunk_ids[d as usize]);
+        Ok(top.into_iter().map(|(d, score)| Hit { chunk_id: self.chunk_ids[d as usize], document_id: self.document_ids[d as usize], score }).collect())
     }
 
     /// Many queries, in parallel over the queries.
@@ -286,6 +297,89 @@ mod tests {
             assert_eq!(hits[0].chunk_id, 1, "{lang}: {hits:?}");
             assert!(hits[0].score > 0.0 && hits.windows(2).all(|w| w[0].score >= w[1].score));
         }
+    }
+
+    /// tantivy's own BM25 collector over the same index: the oracle for `search`.
+    fn tantivy_top(s: &Searcher, text: &str, k: usize) -> Vec<(u64, f32)> {
+        use tantivy::collector::TopDocs;
+        let mut terms = s.analyzer.analyze(text);
+        terms.sort_unstable();
+        terms.dedup();
+        let clauses = terms
+            .into_iter()
+            .map(|t| (Occur::Should, Box::new(TermQuery::new(Term::from_field_text(s.text, &t), IndexRecordOption::WithFreqs)) as Box<dyn Query>))
+            .collect();
+        let top = s.reader.searcher().search(&BooleanQuery::new(clauses), &TopDocs::with_limit(k)).unwrap();
+        top.into_iter().map(|(score, addr)| (s.chunk_ids[addr.doc_id as usize], score)).collect()
+    }
+
+    #[test]
+    fn impact_search_equals_tantivy_scoring() {
+        // Zipf-like words so queries mix terms in most chunks with rare ones, duplicated
+        // chunks so the k-th score is often tied, and k from 1 to more than the matches.
+        let mut state = 0x2545F4914F6CDD1Du64;
+        let mut next = move |n: u64| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state % n
+        };
+        let words: Vec<String> = (0..3000).map(|i| format!("w{i}")).collect();
+        let zipf = |next: &mut dyn FnMut(u64) -> u64| {
+            let r = next(1 << 20) as f64 / (1u64 << 20) as f64;
+            &words[((3000f64).powf(r) as usize - 1).min(2999)]
+        };
+        let mut texts: Vec<String> = (0..1500).map(|_| (0..5 + next(200)).map(|_| zipf(&mut next).clone()).collect::<Vec<_>>().join(" ")).collect();
+        for i in 0..100 {
+            texts[1400 + i] = texts[i * 7].clone();
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let refs: Vec<&str> = texts.iter().map(|t| t.as_str()).collect();
+        let chunks = write_chunks(dir.path(), "en", &refs);
+        let index_dir = dir.path().join("i");
+        build_index(&IndexJob { chunks: vec![chunks], language: "en".into(), keep_languages: vec![], index_dir: index_dir.clone(), threads: 2, heap_mb: 50 }).unwrap();
+        let s = Searcher::open(&index_dir, "en").unwrap();
+        let (mut compared, mut pruned_ties) = (0, 0);
+        for q in 0..400 {
+            let query: Vec<String> = (0..1 + next(15)).map(|_| zipf(&mut next).clone()).collect();
+            let query = query.join(" ") + if q % 10 == 0 { " absentword" } else { "" };
+            for k in [1usize, 5, 50, 2000] {
+                let ours = s.search(&query, k).unwrap();
+                let theirs = tantivy_top(&s, &query, k);
+                assert_eq!(ours.len(), theirs.len(), "{query} k={k}");
+                let close = |a: f32, b: f32| (a - b).abs() <= 1e-5 * b.abs().max(1.0);
+                for (h, (_, score)) in ours.iter().zip(&theirs) {
+                    assert!(close(h.score, *score), "{query} k={k}: {} vs {score}", h.score);
+                }
+                // Same chunks, except where tantivy breaks a tie at the k-th score otherwise.
+                let last = theirs.last().map_or(0.0, |t| t.1);
+                let mine: std::collections::HashSet<u64> = ours.iter().filter(|h| !close(h.score, last)).map(|h| h.chunk_id).collect();
+                let oracle: std::collections::HashSet<u64> = theirs.iter().filter(|t| !close(t.1, last)).map(|t| t.0).collect();
+                assert_eq!(mine, oracle, "{query} k={k}");
+                // Within a tie, the lower chunk id first.
+                assert!(ours.windows(2).all(|w| w[0].score > w[1].score || w[0].chunk_id < w[1].chunk_id), "{query} k={k}");
+                pruned_ties += ours.iter().filter(|h| close(h.score, last)).count().saturating_sub(1);
+                compared += 1;
+            }
+        }
+        assert_eq!(compared, 1600);
+        assert!(pruned_ties > 100, "the queries must exercise ties at the k-th score: {pruned_ties}");
+    }
+
+    #[test]
+    fn an_index_without_its_impacts_is_named_stale() {
+        let dir = tempfile::tempdir().unwrap();
+        let chunks = write_chunks(dir.path(), "en", &["alpha beta", "beta gamma"]);
+        let index_dir = dir.path().join("i");
+        build_index(&IndexJob { chunks: vec![chunks], language: "en".into(), keep_languages: vec![], index_dir: index_dir.clone(), threads: 1, heap_mb: 50 }).unwrap();
+        let file = index_dir.join(impacts::FILE);
+        let bytes = std::fs::read(&file).unwrap();
+        std::fs::write(&file, &bytes[..bytes.len() - 4]).unwrap();
+        let err = Searcher::open(&index_dir, "en").err().unwrap().to_string();
+        assert!(err.contains("impacts.bin") && err.contains("truncated") && err.contains("xcult index --force"), "{err}");
+        std::fs::remove_file(&file).unwrap();
+        let err = Searcher::open(&index_dir, "en").err().unwrap().to_string();
+        assert!(err.contains("older xcult"), "{err}");
     }
 
     #[test]

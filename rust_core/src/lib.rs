@@ -6,6 +6,7 @@ pub mod chunk;
 pub mod datastore;
 pub mod error;
 pub mod hash;
+pub mod impacts;
 pub mod ingest;
 pub mod job;
 pub mod langid;

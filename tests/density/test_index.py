@@ -12,7 +12,7 @@ from xcult import _core, layout
 from xcult.cli import main
 from xcult.config import load_config
 from xcult.density.index import build_indexes, retrieve_probes, search
-from xcult.errors import ConfigError, MissingPathError
+from xcult.errors import ConfigError, InputError, MissingPathError
 
 SCRIPT_OF_LANG = {"zh": "CJK", "bo": "TIBETAN"}
 
@@ -135,3 +135,23 @@ def test_index_over_changed_chunks_is_rebuilt(tmp_path, sample_inputs):
     assert st.state == "stale" and "en.chunks.parquet changed" in st.reason
     again = build_indexes(cfg)
     assert not again["en"].get("skipped") and again["en"]["chunks"] > first["en"]["chunks"]
+
+
+def test_an_index_of_an_older_format_is_rebuilt(indexed):
+    """An index written before `impacts.bin` existed (format 1: its record has no
+    format) is stale and rebuilt, not opened and failed on."""
+    from xcult import completion
+    from xcult.density.index import INDEX_FORMAT, index_status
+
+    cfg, _ = indexed
+    final = layout.of(cfg).index_dir("en")
+    rec = json.loads((final / completion.RECORD).read_text())
+    del rec["settings"]["format"]
+    (final / completion.RECORD).write_text(json.dumps(rec))
+    (final / "impacts.bin").unlink()
+    with pytest.raises(InputError, match="impacts.bin.*xcult index --force"):
+        _core.Bm25Index(str(final), "en")
+    st = index_status(cfg, "en")
+    assert st.state == "stale" and f"format null -> {INDEX_FORMAT}" in st.reason
+    assert not build_indexes(cfg)["en"].get("skipped") and (final / "impacts.bin").is_file()
+    assert _core.Bm25Index(str(final), "en").num_chunks > 0

@@ -3,8 +3,9 @@
 One index per corpus under `<out_dir>/index/<corpus>/`: `en` is the English pretraining
 corpus; a language code is that language's own chunks (monolingual text and the
 native halves of the pairs) from its without-bridges output. Each index is built by
-one Rust call into a temporary directory, gets its job.json and stats.json, and is
-renamed into place, so an index directory that exists is complete.
+one Rust call into a temporary directory (tantivy's files and `impacts.bin`, the
+precomputed BM25 scores queries are answered from), gets its job.json and stats.json,
+and is renamed into place, so an index directory that exists is complete.
 """
 
 from __future__ import annotations
@@ -21,6 +22,11 @@ from xcult.config import RunConfig
 from xcult.errors import MissingPathError
 from xcult.io import ensure_writable, replace_dir, write_json_atomic, write_parquet_atomic
 from xcult.stage import StageReport, parts
+
+
+# What an index directory holds; a change rebuilds older ones. 2: impacts.bin, BM25
+# scores precomputed per (term, chunk) beside tantivy's files.
+INDEX_FORMAT = 2
 
 
 def corpora(cfg: RunConfig) -> list[str]:
@@ -48,7 +54,12 @@ def _fingerprint(cfg: RunConfig, corpus: str) -> tuple[dict, list[Path]]:
     """An index depends on its chunk files and the settings that change its contents."""
     job = corpus_job(cfg, corpus, layout.of(cfg).index_dir(corpus))
     dense = corpus in cfg.index.dense_corpora
-    settings = {"language": job["language"], "keep_languages": job["keep_languages"], "dense_model": cfg.index.dense_model if dense else None}
+    settings = {
+        "language": job["language"],
+        "keep_languages": job["keep_languages"],
+        "dense_model": cfg.index.dense_model if dense else None,
+        "format": INDEX_FORMAT,
+    }
     return settings, [Path(c) for c in job["chunks"]]
 
 
