@@ -11,10 +11,16 @@
                  on the shared prefix once, chunked fp32 log-softmax
   xcult          `ClozeScorer` default on the Hugging Face backend: the same plus the
                  body on the shared prefix once (its KV cache continued by each option)
+  xcult-bf16     `ClozeScorer` on the bf16 model (`eval.dtype = "bf16"`, the GPU default):
+                 the body in bf16, log-probabilities in fp32; not exact, so its
+                 differing predictions vs paper-nograd are reported, not required 0
   xcult-paper    `ClozeScorer(mode="paper")`: must reproduce paper-bf16 bit for bit
 
 Prints questions/s, the ratios to paper-bf16 and paper-nograd, and differing predictions
-(must be 0 for xcult* vs paper-nograd and for xcult-paper vs paper-bf16), plus ties.
+(must be 0 for xcult and xcult-nocache vs paper-nograd and for xcult-paper vs paper-bf16),
+plus ties; then
+the matmul FLOPs per question of the loop and of xcult, the rate each achieved, and this
+machine's fp32 matmul rate (what bounds exact fp32 scoring).
 
     python benchmarks/bench_eval.py [--probes ../shared/data/probes] [--culture zh] [--lang en]
         [--shape qwen2.5-0.5b] [--subset 40]
@@ -32,7 +38,7 @@ from tokenizers import Tokenizer
 
 from xcult.eval.backends import load_model
 from xcult.eval.hf import random_shape, write_random_qwen2
-from xcult.eval.scoring import ClozeScorer
+from xcult.eval.scoring import ClozeScorer, encode
 from xcult.presets import PRESETS
 from xcult.probes import BLANK, load_culture
 from xcult.tokenizer import qwen25_tokenizer
@@ -64,6 +70,34 @@ class WithoutCache:
     def __init__(self, model):
         self.device, self.dtype = model.device, model.dtype
         self.hidden_states, self.output_weight = model.hidden_states, model.output_weight
+
+
+def matmul_flops(model, tok: Tokenizer, items) -> tuple[float, float]:
+    """Matmul FLOPs per question of the paper's loop (body and LM head on every token of
+    every option) and of xcult (body on the shared prefix once and on each option's own
+    tokens but its last; LM head where a next token is scored). Attention scores are
+    left out (short sentences: a few percent)."""
+    body = sum(p.numel() for n, p in model.named_parameters() if p.dim() == 2 and "embed" not in n and "lm_head" not in n)
+    head = model.config.vocab_size * model.config.hidden_size
+    loop = mine = 0
+    for it in items:
+        e = encode(tok, EOS, it)
+        c = e.prefix - 1
+        loop += sum(len(ids) for ids in e.ids) * (body + head)
+        mine += (c + sum(len(ids) - 1 - c for ids in e.ids)) * body + (c + sum(len(ids) - e.prefix for ids in e.ids)) * head
+    return 2 * loop / len(items), 2 * mine / len(items)
+
+
+def gemm_peak(threads: int) -> float:
+    """fp32 GFLOP/s of one large matmul of the body's shape on this machine (best of 3)."""
+    a, b = torch.randn(512, 896), torch.randn(896, 4864)
+    best = float("inf")
+    for _ in range(3):
+        t = time.perf_counter()
+        for _ in range(5):
+            a @ b
+        best = min(best, (time.perf_counter() - t) / 5)
+    return 2 * 512 * 896 * 4864 / best / 1e9
 
 
 def timed(fn):
@@ -106,6 +140,7 @@ def main() -> None:
         (p_fp32, _), s_fp32 = timed(lambda: paper_loop(fp32.model, tok, items))
     nc, s_nc = timed(lambda: ClozeScorer(WithoutCache(fp32), tok, EOS).score(items))
     xc, s_xc = timed(lambda: ClozeScorer(fp32, tok, EOS).score(items))
+    xb, s_xb = timed(lambda: ClozeScorer(bf16, tok, EOS).score(items))
     xp, s_xp = (None, None) if args.no_paper_mode else timed(lambda: ClozeScorer(bf16, tok, EOS, mode="paper").score(items))
 
     gold = [it.answer_index for it in items]
@@ -115,6 +150,7 @@ def main() -> None:
         ("paper-nograd", s_fp32, p_fp32, None, None),
         ("xcult-nocache", s_nc, [r.prediction for r in nc], [r.n_tied for r in nc], p_fp32),
         ("xcult", s_xc, [r.prediction for r in xc], [r.n_tied for r in xc], p_fp32),
+        ("xcult-bf16", s_xb, [r.prediction for r in xb], [r.n_tied for r in xb], p_fp32),
     ] + ([] if xp is None else [("xcult-paper", s_xp, [r.prediction for r in xp], [r.n_tied for r in xp], p_bf16)])
     gap = max(float(abs(a.scores - b.scores).max()) for a, b in zip(xc, nc))
     print(f"max |score difference| xcult vs xcult-nocache: {gap:.2e}")
@@ -124,6 +160,12 @@ def main() -> None:
         tied = "-" if ties is None else str(sum(t > 1 for t in ties))
         differ = "-" if ref is None else str(sum(a != b for a, b in zip(preds, ref)))
         print(f"{name:14} {n / secs:8.2f} {s_bf16 / secs:7.1f}x {s_fp32 / secs:8.1f}x {acc:7.3f} {tied:>9} {differ:>7}")
+    f_loop, f_mine = matmul_flops(fp32.model, tok, items)
+    print(
+        f"matmul GFLOP per question: paper loop {f_loop / 1e9:.1f}, xcult {f_mine / 1e9:.1f} ({f_loop / f_mine:.2f}x fewer); "
+        f"achieved GFLOP/s: paper-nograd {f_loop * n / s_fp32 / 1e9:.0f}, xcult {f_mine * n / s_xc / 1e9:.0f}; "
+        f"fp32 matmul peak here {gemm_peak(args.threads):.0f}"
+    )
     # How much of bf16 accuracy is tie-breaking toward the first-listed option.
     first = np.mean([g == 0 for g in gold])
     print(f"answer listed first in {first:.0%} of items; paper-bf16 picks option 0 in {np.mean([p == 0 for p in p_bf16]):.0%}")

@@ -21,6 +21,9 @@ CRAFTED = [
     ProbeItem("They climbed Mount ____ and then Mount ____ again.", ["Tai", "Taishan", "Kailash", "Everest"], "Tai"),
     ProbeItem("汉族先民以西起陇山、东至____的黄河中下游为中心。", ["泰山", "昆仑山", "梅里雪山", "秦岭"], "泰山"),
     ProbeItem("བོད་ཀྱི་རྒྱལ་ས་ནི་____ཡིན།", ["ལྷ་ས", "གཞིས་ཀ་རྩེ", "ཆབ་མདོ", "ནག་ཆུ"], "ལྷ་ས"),
+    # the blank last, one option's tokens a prefix of another's: that row has no own
+    # token left once its last token (which predicts nothing) is dropped
+    ProbeItem("The capital of Tibet is ____", ["Lhasa", "Lhasa City", "Lhasa Town", "Lhasa Valley"], "Lhasa"),
     ProbeItem("A very long question that keeps going on and on, so that batches hold different lengths: ____.", ["x", "y z", "a much longer option text", "q"], "x"),
 ]
 
@@ -82,12 +85,13 @@ def test_prefix_kv_cache_is_used_and_changes_no_score(setup, monkeypatch):
     its = items()
     calls = []
     original = model.hidden_states_after
-    monkeypatch.setattr(model, "hidden_states_after", lambda p, r, s: calls.append((p.shape, s.shape)) or original(p, r, s))
+    monkeypatch.setattr(model, "hidden_states_after", lambda p, n, r, s, m: calls.append((p.shape, s.shape, len(set(n.tolist())))) or original(p, n, r, s, m))
     cached = ClozeScorer(model, tok, EOS, batch_tokens=2048).score(its)
     full = ClozeScorer(_WithoutCache(model), tok, EOS, batch_tokens=2048).score(its)
     # Every question with more than the EOS in common went through a prefix pass.
-    assert sum(p[0] for p, _ in calls) == sum(encode(tok, EOS, it).prefix > 1 for it in its) > 0
-    assert all(s[0] == 4 * p[0] for p, s in calls)  # each cached prefix continued by its 4 options
+    assert sum(p[0] for p, _, _ in calls) == sum(encode(tok, EOS, it).prefix > 1 for it in its) > 0
+    assert all(s[0] == 4 * p[0] for p, s, _ in calls)  # each cached prefix continued by its 4 options
+    assert max(n for _, _, n in calls) > 2  # prefixes of several lengths share a forward (left-padded)
     for a, b in zip(cached, full):
         np.testing.assert_allclose(a.scores, b.scores, rtol=1e-5, atol=1e-6)
         assert a.prediction == b.prediction

@@ -9,9 +9,9 @@ What makes it fast without changing a number:
 - the options of a question share their token prefix, and a causal model's states
   there are identical, so the LM head runs on that prefix once per question; where the
   backend can continue a KV cache (`hidden_states_after`, the Hugging Face backend),
-  the transformer body runs on it once too: questions with equally long prefixes go
-  through one prefix pass, whose cache every option's suffix continues (no padding
-  inside a prefix, right padding after it, so nothing needs a mask);
+  the transformer body runs on it once too: a batch's prefixes go through one pass
+  (left-padded, masked), whose cache every option's suffix continues (right-padded);
+- a row's last token is never run (it predicts nothing and nothing attends to it);
 - log-softmax is taken against the output embedding in vocabulary chunks (running
   logsumexp) in fp32, never materializing a full positions x 151,936 logit matrix.
 
@@ -50,8 +50,9 @@ class CausalLM(Protocol):
     def output_weight(self) -> torch.Tensor:
         """The LM head [V, d] (no bias)."""
 
-    # Optional: `hidden_states_after(prefix, rows, suffix) -> (prefix states, suffix
-    # states)`, suffix row r continuing prefix row rows[r] from its KV cache.
+    # Optional: `hidden_states_after(prefix, lengths, rows, suffix, suffix_lengths) ->
+    # (prefix states, suffix states)`: prefixes left-padded, suffixes right-padded, suffix
+    # row r continuing prefix row rows[r] from its KV cache.
 
 
 @dataclass(frozen=True)
@@ -143,15 +144,15 @@ class ClozeScorer:
 
     def batches(self, encoded: list[Encoded]) -> list[list[int]]:
         """Question indices grouped so each padded batch holds about `batch_tokens` tokens;
-        with a KV-cache backend, only questions with equally long shared prefixes together."""
+        with a KV-cache backend, questions with a cached prefix apart from those without."""
         cached = hasattr(self.model, "hidden_states_after")
-        key = (lambda i: (encoded[i].prefix, -max(map(len, encoded[i].ids)))) if cached else (lambda i: -max(map(len, encoded[i].ids)))
+        key = (lambda i: (encoded[i].prefix > 1, -max(map(len, encoded[i].ids)))) if cached else (lambda i: -max(map(len, encoded[i].ids)))
         order = sorted(range(len(encoded)), key=key)
         out, cur, width, rows = [], [], 0, 0
         for i in order:
             w = max(width, max(map(len, encoded[i].ids)))
             r = rows + len(encoded[i].ids)
-            new_prefix = cached and cur and encoded[cur[0]].prefix != encoded[i].prefix
+            new_prefix = cached and cur and (encoded[cur[0]].prefix > 1) != (encoded[i].prefix > 1)
             if cur and (w * r > self.batch_tokens or new_prefix):
                 out.append(cur)
                 cur, w, r = [], max(map(len, encoded[i].ids)), len(encoded[i].ids)
@@ -176,17 +177,33 @@ class ClozeScorer:
         return results  # type: ignore[return-value]
 
     def _states(self, encs: list[Encoded]) -> torch.Tensor:
-        """Final-norm states [options, T, d] of a batch's options, right-padded; the shared
-        prefix through the KV cache where the backend has one and the batch shares a
-        cached length (`batches` groups by it)."""
-        rows = [ids for e in encs for ids in e.ids]
-        c = encs[0].prefix - 1  # cached positions: 0 .. c-1 (position c predicts the first differing token)
-        if c < 1 or not hasattr(self.model, "hidden_states_after") or any(e.prefix - 1 != c for e in encs):
+        """Final-norm states [options, T, d] of a batch's options but their last tokens,
+        right-padded; each question's shared prefix through the KV cache where the backend
+        has one (`batches` keeps questions without a cached prefix apart)."""
+        # A row's last token predicts nothing and, last under a causal mask, is attended
+        # by nothing: the body never sees it.
+        rows = [ids[:-1] for e in encs for ids in e.ids]
+        # Cached positions of question q: 0 .. c_q - 1 (position c_q predicts its first
+        # differing token).
+        cs = [e.prefix - 1 for e in encs]
+        if min(cs) < 1 or not hasattr(self.model, "hidden_states_after"):
             return self.model.hidden_states(self._padded(rows))
-        prefix = self._padded([e.ids[0][:c] for e in encs])
-        owner = torch.tensor([q for q, e in enumerate(encs) for _ in e.ids], device=self.model.device)
-        hp, hs = self.model.hidden_states_after(prefix, owner, self._padded([ids[c:] for ids in rows]))
-        return torch.cat([hp[owner], hs], dim=1)
+        dev = self.model.device
+        width = max(cs)
+        prefix = torch.full((len(encs), width), self.eos_id, dtype=torch.long)
+        for q, (e, c) in enumerate(zip(encs, cs)):
+            prefix[q, width - c :] = torch.tensor(e.ids[0][:c])
+        owner = [q for q, e in enumerate(encs) for _ in e.ids]
+        tails = [ids[cs[q] :] for q, ids in zip(owner, rows)]
+        lengths, tail_lengths = torch.tensor(cs, device=dev), torch.tensor([len(t) for t in tails], device=dev)
+        hp, hs = self.model.hidden_states_after(prefix.to(dev), lengths, torch.tensor(owner, device=dev), self._padded(tails), tail_lengths)
+        # Row r: its question's prefix states (the last c_q of the padded prefix), then its own.
+        h = hs.new_zeros((len(rows), max(map(len, rows)), hs.shape[2]))
+        for r, q in enumerate(owner):
+            c, n = cs[q], len(tails[r])
+            h[r, :c] = hp[q, width - c :]
+            h[r, c : c + n] = hs[r, :n]
+        return h
 
     def mean_states(self, texts: list[str], batch: int = 32) -> np.ndarray:
         """Mean final-norm hidden state over each text's tokens (after the EOS prefix), [N, d]."""
