@@ -13,6 +13,19 @@ import inspect
 import torch
 
 
+def left_padded(rows: list[list[int]], pad: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rows of different lengths left-padded to one width [B, w], and their attention
+    mask (1 on real tokens)."""
+    width = max(map(len, rows))
+    ids = torch.full((len(rows), width), pad, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for r, row in enumerate(rows):
+        if row:
+            ids[r, width - len(row) :] = torch.tensor(row)
+            mask[r, width - len(row) :] = 1
+    return ids, mask
+
+
 def run_prefix(body, prefix: torch.Tensor, mask: torch.Tensor | None = None):
     """Hidden states of the prefix rows [B, c] and their KV cache. Prefixes of
     different lengths come left-padded with their attention `mask`."""

@@ -85,7 +85,7 @@ def test_prefix_kv_cache_is_used_and_changes_no_score(setup, monkeypatch):
     its = items()
     calls = []
     original = model.hidden_states_after
-    monkeypatch.setattr(model, "hidden_states_after", lambda p, n, r, s, m: calls.append((p.shape, s.shape, len(set(n.tolist())))) or original(p, n, r, s, m))
+    monkeypatch.setattr(model, "hidden_states_after", lambda p, pm, r, s, m: calls.append((p.shape, s.shape, len(set(pm.sum(1).tolist())))) or original(p, pm, r, s, m))
     cached = ClozeScorer(model, tok, EOS, batch_tokens=2048).score(its)
     full = ClozeScorer(_WithoutCache(model), tok, EOS, batch_tokens=2048).score(its)
     # Every question with more than the EOS in common went through a prefix pass.

@@ -236,15 +236,10 @@ class TransformersJudge:
     def _shared(self, encoded: list[list[int]], jobs: list, result: list[float]) -> None:
         """One forward of the jobs' shared prefixes (left-padded), then every statement
         continuing its prefix's cache (right-padded)."""
-        from xcult.kv_cache import continue_prefix, run_prefix
+        from xcult.kv_cache import continue_prefix, left_padded, run_prefix
 
         torch, body, dev = self.torch, self.model.base_model, self.device
-        width = max(c for _, c in jobs)
-        prefix = torch.full((len(jobs), width), self.pad, dtype=torch.long)
-        pmask = torch.zeros((len(jobs), width), dtype=torch.long)
-        for g, (members, c) in enumerate(jobs):
-            prefix[g, width - c :] = torch.tensor(encoded[members[0]][:c])
-            pmask[g, width - c :] = 1
+        prefix, pmask = left_padded([encoded[members[0]][:c] for members, c in jobs], self.pad)
         _, cache = run_prefix(body, prefix.to(dev), pmask.to(dev))
         flat = [(g, i, c) for g, (members, c) in enumerate(jobs) for i in members]
         lens = [len(encoded[i]) - c for _, i, c in flat]
@@ -262,20 +257,15 @@ class TransformersJudge:
 
     def _batched(self, encoded: list[list[int]], members: list[int], result: list[float]) -> None:
         """Left-padded whole prompts, shortest first, `TOKENS_PER_FORWARD` per forward."""
-        torch = self.torch
+        from xcult.kv_cache import left_padded
+
         order = sorted(members, key=lambda i: len(encoded[i]))
         start = 0
         while start < len(order):
             end = start + 1
             while end < len(order) and len(encoded[order[end]]) * (end - start + 1) <= self.TOKENS_PER_FORWARD:
                 end += 1
-            batch = [encoded[i] for i in order[start:end]]
-            width = max(len(b) for b in batch)
-            ids = torch.full((len(batch), width), self.pad, dtype=torch.long)
-            mask = torch.zeros((len(batch), width), dtype=torch.long)
-            for r, b in enumerate(batch):
-                ids[r, width - len(b) :] = torch.tensor(b)
-                mask[r, width - len(b) :] = 1
+            ids, mask = left_padded([encoded[i] for i in order[start:end]], self.pad)
             positions = (mask.cumsum(1) - 1).clamp(min=0)
             h = self.model.base_model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device), position_ids=positions.to(self.device), use_cache=False).last_hidden_state
             self._read(h[:, -1], order[start:end], result)

@@ -29,17 +29,15 @@ class HFCausalLM:
         # No attention mask: right padding under the causal mask leaves real positions exact.
         return self.model.base_model(input_ids=ids, use_cache=False).last_hidden_state
 
-    def hidden_states_after(self, prefix: torch.Tensor, lengths: torch.Tensor, rows: torch.Tensor, suffix: torch.Tensor, suffix_lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """States of prefix rows [B, c] (left-padded to their `lengths`) and of suffix
-        rows [R, S] (right-padded to `suffix_lengths`), suffix row r continuing prefix
-        row rows[r]: the prefix runs once and its KV cache serves every row that
+    def hidden_states_after(self, prefix: torch.Tensor, prefix_mask: torch.Tensor, rows: torch.Tensor, suffix: torch.Tensor, suffix_lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """States of prefix rows [B, c] (left-padded, `prefix_mask` 1 on real tokens) and
+        of suffix rows [R, S] (right-padded to `suffix_lengths`), suffix row r continuing
+        prefix row rows[r]: the prefix runs once and its KV cache serves every row that
         continues it (exact under the causal mask)."""
         body = self.model.base_model
-        ar = torch.arange(prefix.shape[1], device=prefix.device)
-        pmask = (ar >= prefix.shape[1] - lengths[:, None]).long()
         smask = (torch.arange(suffix.shape[1], device=suffix.device) < suffix_lengths[:, None]).long()
-        hp, cache = run_prefix(body, prefix, pmask)
-        return hp, continue_prefix(body, cache, lengths[rows], rows, suffix, torch.cat([pmask[rows], smask], 1))
+        hp, cache = run_prefix(body, prefix, prefix_mask)
+        return hp, continue_prefix(body, cache, prefix_mask.sum(1)[rows], rows, suffix, torch.cat([prefix_mask[rows], smask], 1))
 
     def output_weight(self) -> torch.Tensor:
         return self.model.get_output_embeddings().weight

@@ -50,7 +50,7 @@ class CausalLM(Protocol):
     def output_weight(self) -> torch.Tensor:
         """The LM head [V, d] (no bias)."""
 
-    # Optional: `hidden_states_after(prefix, lengths, rows, suffix, suffix_lengths) ->
+    # Optional: `hidden_states_after(prefix, prefix_mask, rows, suffix, suffix_lengths) ->
     # (prefix states, suffix states)`: prefixes left-padded, suffixes right-padded, suffix
     # row r continuing prefix row rows[r] from its KV cache.
 
@@ -188,15 +188,15 @@ class ClozeScorer:
         cs = [e.prefix - 1 for e in encs]
         if min(cs) < 1 or not hasattr(self.model, "hidden_states_after"):
             return self.model.hidden_states(self._padded(rows))
+        from xcult.kv_cache import left_padded
+
         dev = self.model.device
         width = max(cs)
-        prefix = torch.full((len(encs), width), self.eos_id, dtype=torch.long)
-        for q, (e, c) in enumerate(zip(encs, cs)):
-            prefix[q, width - c :] = torch.tensor(e.ids[0][:c])
+        prefix, pmask = left_padded([e.ids[0][:c] for e, c in zip(encs, cs)], self.eos_id)
         owner = [q for q, e in enumerate(encs) for _ in e.ids]
         tails = [ids[cs[q] :] for q, ids in zip(owner, rows)]
-        lengths, tail_lengths = torch.tensor(cs, device=dev), torch.tensor([len(t) for t in tails], device=dev)
-        hp, hs = self.model.hidden_states_after(prefix.to(dev), lengths, torch.tensor(owner, device=dev), self._padded(tails), tail_lengths)
+        tail_lengths = torch.tensor([len(t) for t in tails], device=dev)
+        hp, hs = self.model.hidden_states_after(prefix.to(dev), pmask.to(dev), torch.tensor(owner, device=dev), self._padded(tails), tail_lengths)
         # Row r: its question's prefix states (the last c_q of the padded prefix), then its own.
         h = hs.new_zeros((len(rows), max(map(len, rows)), hs.shape[2]))
         for r, q in enumerate(owner):
