@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from tokenizers import Tokenizer
 
+from xcult.kv_cache import left_padded
 from xcult.probes import BLANK, ProbeItem
 
 # mean: the paper's (mean token CE of the filled sentence); sum: its total CE (lm-eval's
@@ -188,8 +189,6 @@ class ClozeScorer:
         cs = [e.prefix - 1 for e in encs]
         if min(cs) < 1 or not hasattr(self.model, "hidden_states_after"):
             return self.model.hidden_states(self._padded(rows))
-        from xcult.kv_cache import left_padded
-
         dev = self.model.device
         width = max(cs)
         prefix, pmask = left_padded([e.ids[0][:c] for e, c in zip(encs, cs)], self.eos_id)
