@@ -185,13 +185,19 @@ impl Searcher {
         Ok(Searcher { reader, analyzer, text, segment, chunk_ids, document_ids })
     }
 
+    /// The analyzed terms of `text`, sorted, each once.
+    fn distinct_terms(&self, text: &str) -> Vec<String> {
+        let mut terms = self.analyzer.analyze(text);
+        terms.sort_unstable();
+        terms.dedup();
+        terms
+    }
+
     /// The top `k` chunks for one query, best first (ties by chunk id): the union of its
     /// distinct analyzed terms, each adding its BM25 score.
     pub fn search(&self, text: &str, k: usize) -> Result<Vec<Hit>> {
         let Some((inverted, impacts)) = &self.segment else { return Ok(Vec::new()) };
-        let mut terms = self.analyzer.analyze(text);
-        terms.sort_unstable();
-        terms.dedup();
+        let terms = self.distinct_terms(text);
         let mut ords = Vec::with_capacity(terms.len());
         for t in &terms {
             if let Some(ord) = inverted.terms().term_ord(t.as_bytes()).map_err(|e| Error::io(impacts.path(), e))? {
@@ -222,12 +228,8 @@ impl Searcher {
     pub fn cooccurrence(&self, answer: &str, context: &str, key_terms: usize) -> Result<Cooccurrence> {
         let searcher = self.reader.searcher();
         let term = |t: &str| Term::from_field_text(self.text, t);
-        let mut answer_terms = self.analyzer.analyze(answer);
-        answer_terms.sort_unstable();
-        answer_terms.dedup();
-        let mut context_terms = self.analyzer.analyze(context);
-        context_terms.sort_unstable();
-        context_terms.dedup();
+        let answer_terms = self.distinct_terms(answer);
+        let mut context_terms = self.distinct_terms(context);
         context_terms.retain(|t| answer_terms.binary_search(t).is_err());
         let mut ranked = Vec::with_capacity(context_terms.len());
         for t in context_terms {
@@ -302,10 +304,8 @@ mod tests {
     /// tantivy's own BM25 collector over the same index: the oracle for `search`.
     fn tantivy_top(s: &Searcher, text: &str, k: usize) -> Vec<(u64, f32)> {
         use tantivy::collector::TopDocs;
-        let mut terms = s.analyzer.analyze(text);
-        terms.sort_unstable();
-        terms.dedup();
-        let clauses = terms
+        let clauses = s
+            .distinct_terms(text)
             .into_iter()
             .map(|t| (Occur::Should, Box::new(TermQuery::new(Term::from_field_text(s.text, &t), IndexRecordOption::WithFreqs)) as Box<dyn Query>))
             .collect();
