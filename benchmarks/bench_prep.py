@@ -8,6 +8,7 @@ plus uniform random Chinese (the worst case for pre-token caches), in one run:
              HF tokenizers from Python, multiprocessing pool of 2 workers, .bin/.idx out
   datatrove  JsonlReader + MegatronDocumentTokenizer, 2 tasks
   encode     raw `tokenizers` encode_batch (2 threads): the reference tokenizer's limit
+  verify     (untimed) xcult's tokenizer equals HF `tokenizers` on every document
   regex      a plain-Python script filter (`regex`, \\p{Script=...})
   filter     xcult's script filter alone, one thread
 
@@ -120,6 +121,25 @@ def run_encode(paths, tok):
     return n
 
 
+def verify_ids(paths, tok) -> tuple[int, int]:
+    """xcult's tokenizer (the fast path) against HF `tokenizers` on every document of the
+    corpus: the ids must be identical. Returns (documents, tokens) compared."""
+    hf = Tokenizer.from_file(str(tok))
+    docs = tokens = 0
+    for p in paths:
+        texts = [json.loads(line)["text"] for line in open(p, encoding="utf-8")]
+        for i in range(0, len(texts), 20000):
+            batch = texts[i : i + 20000]
+            fast, used_fast = _core.encode_texts(str(tok), EOD, batch)
+            assert used_fast, "the fast path did not apply"
+            for k, (got, want) in enumerate(zip(fast, (e.ids for e in hf.encode_batch(batch, add_special_tokens=False)), strict=True)):
+                if got != want:
+                    raise SystemExit(f"{p}:{i + k + 1}: xcult's ids differ from HF tokenizers'")
+                tokens += len(got)
+            docs += len(batch)
+    return docs, tokens
+
+
 def run_regex(paths, lang):
     keep = rf"\p{{Script={keep_script(lang)}}}\p{{Script=Common}}\p{{Script=Inherited}}"
     drop = regex.compile(f"[^{keep}]+")
@@ -155,7 +175,7 @@ def main() -> None:
     ap.add_argument("--mb", type=int, default=50, help="MB of each non-English corpus")
     ap.add_argument("--langs", default="en,zh,zh-uniform,ko,bo")
     ap.add_argument("--work", type=Path, default=Path("bench_out"))
-    ap.add_argument("--skip", default="", help="comma-separated: megatron,datatrove,encode,regex,rss")
+    ap.add_argument("--skip", default="", help="comma-separated: megatron,datatrove,encode,verify,regex,rss")
     args = ap.parse_args()
     skip = set(filter(None, args.skip.split(",")))
     work = args.work
@@ -182,6 +202,9 @@ def main() -> None:
             shutil.rmtree(dt, ignore_errors=True)
             s, _ = timed(run_datatrove, paths, tok, dt)
             rows.append((lang, "datatrove MegatronDocumentTokenizer (2 tasks)", mb, s, None))
+        if "verify" not in skip:
+            docs, n = verify_ids(paths, tok)
+            print(f"{lang}: ids identical to HF tokenizers on all {docs:,} documents ({n:,} tokens)", flush=True)
         if "regex" not in skip:
             s, _ = timed(run_regex, paths, lang)
             rows.append((lang, "python regex script filter", mb, s, None))

@@ -13,6 +13,7 @@ pub mod langid;
 pub mod megatron;
 pub mod minhash;
 pub mod output;
+pub mod piece_cache;
 pub mod pool;
 pub mod prep;
 pub mod pretokenize;

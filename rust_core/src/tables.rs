@@ -17,7 +17,7 @@ const ROWS_PER_BATCH: usize = 8192;
 
 fn writer(path: &Path, schema: Arc<Schema>) -> Result<ArrowWriter<File>> {
     let file = File::create(path).map_err(|e| Error::io(path, e))?;
-    let props = WriterProperties::builder().set_compression(Compression::ZSTD(ZstdLevel::try_new(3).unwrap())).build();
+    let props = WriterProperties::builder().set_compression(Compression::ZSTD(ZstdLevel::try_new(1).unwrap())).build();
     ArrowWriter::try_new(file, schema, Some(props)).map_err(|e| Error::io(path, std::io::Error::other(e)))
 }
 

@@ -1,7 +1,7 @@
 //! Tokenization with the HF `tokenizers` crate as the reference, plus an exact fast
 //! path for Qwen2-style byte-level BPE tokenizers: a hand-written pre-tokenizer, a
-//! per-thread cache from pre-token to ids, and on a miss the merge loop of `bpe.rs`
-//! (pre-tokens longer than `LONG_PIECE` bytes go to the HF model, whose heap is
+//! per-thread memo from short pre-token to ids (`piece_cache.rs`), and on a miss the
+//! merge loop of `bpe.rs` (pre-tokens longer than `LONG_PIECE` bytes go to the HF model, whose heap is
 //! O(n log n) where the flat loop is quadratic).
 //! Text that is not NFC is normalised first, as the reference does. Documents the fast
 //! path does not cover (added-token text, non-NFC text for a tokenizer without an NFC
@@ -12,7 +12,6 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use aho_corasick::AhoCorasick;
-use rustc_hash::FxHashMap;
 use std::str::FromStr;
 
 use tokenizers::{Model, Tokenizer};
@@ -20,6 +19,7 @@ use unicode_normalization::{is_nfc_quick, IsNormalized, UnicodeNormalization};
 
 use crate::bpe::{BytePairEncoder, Scratch};
 use crate::error::{Error, Result};
+use crate::piece_cache::PieceCache;
 use crate::pretokenize::{split_qwen2, QWEN2_PATTERN};
 
 /// Which implementation encodes documents.
@@ -31,9 +31,6 @@ pub enum TokenizerImpl {
     /// `tokenizers::Tokenizer::encode` for every document.
     Reference,
 }
-
-/// Entries per thread before the cache is cleared (about 50 MB).
-const CACHE_LIMIT: usize = 1 << 20;
 
 /// Pre-tokens longer than this (bytes) go to the HF model.
 const LONG_PIECE: usize = 256;
@@ -56,7 +53,7 @@ struct FastPath {
 }
 
 thread_local! {
-    static CACHE: RefCell<(u64, FxHashMap<Box<[u8]>, Box<[u32]>>)> = RefCell::new((0, FxHashMap::default()));
+    static CACHE: RefCell<PieceCache> = RefCell::new(PieceCache::default());
     static SCRATCH: RefCell<(Vec<(usize, char, u8)>, Vec<(usize, usize)>, String, Scratch)> = RefCell::new(Default::default());
 }
 
@@ -113,18 +110,27 @@ impl TextTokenizer {
     pub fn load(path: &Path, eod: &str, implementation: TokenizerImpl) -> Result<Self> {
         let err = |message: String| Error::Tokenizer { path: path.to_path_buf(), message };
         let text = std::fs::read_to_string(path).map_err(|e| err(format!("cannot read: {e}")))?;
-        let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| err(format!("not JSON: {e}")))?;
-        let hf = Tokenizer::from_str(&text).map_err(|e| err(format!("cannot load: {e}")))?;
+        // The HF tokenizer and the fast path's merge table are built from the same text
+        // at the same time (each takes about a quarter of a second for Qwen's).
+        let (hf, fast) = std::thread::scope(|s| {
+            let hf = s.spawn(|| Tokenizer::from_str(&text).map_err(|e| err(format!("cannot load: {e}"))));
+            let fast = (|| -> Result<Option<(BytePairEncoder, [char; 256], bool)>> {
+                let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| err(format!("not JSON: {e}")))?;
+                if implementation != TokenizerImpl::Auto || !fast_path_applies(&json) {
+                    return Ok(None);
+                }
+                let byte_chars = byte_chars();
+                let bpe = BytePairEncoder::from_model(&json["model"], &byte_chars).map_err(|e| err(format!("model: {e}")))?;
+                Ok(Some((bpe, byte_chars, json["normalizer"]["type"] == "NFC")))
+            })();
+            (hf.join().expect("tokenizer loading panicked"), fast)
+        });
+        let hf = hf?;
         let eod_id = hf.token_to_id(eod).ok_or_else(|| err(format!("has no end-of-document token {eod:?}")))?;
-        let fast = if implementation == TokenizerImpl::Auto && fast_path_applies(&json) {
-            let byte_chars = byte_chars();
-            let bpe = BytePairEncoder::from_model(&json["model"], &byte_chars).map_err(|e| err(format!("model: {e}")))?;
+        let fast = fast?.map(|(bpe, byte_chars, nfc)| {
             let added: Vec<String> = hf.get_added_tokens_decoder().into_values().map(|t| t.content).collect();
-            let nfc = json["normalizer"]["type"] == "NFC";
-            Some(FastPath { nfc, byte_chars, added: AhoCorasick::new(added).expect("added tokens"), bpe })
-        } else {
-            None
-        };
+            FastPath { nfc, byte_chars, added: AhoCorasick::new(added).expect("added tokens"), bpe }
+        });
         Ok(TextTokenizer {
             vocab_size: hf.get_vocab_size(true),
             hf,
@@ -184,16 +190,14 @@ impl TextTokenizer {
                 return Ok(false);
             }
             let start = out.len();
-            CACHE.with_borrow_mut(|(owner, cache)| {
-                if *owner != self.id || cache.len() > CACHE_LIMIT {
-                    cache.clear();
+            CACHE.with_borrow_mut(|cache| {
+                if cache.prepare(self.id) {
                     scratch.reset();
-                    *owner = self.id;
                 }
+                let bytes = text.as_bytes();
                 for &(a, b) in pieces.iter() {
-                    let piece = &text.as_bytes()[a..b];
-                    if let Some(ids) = cache.get(piece) {
-                        out.extend_from_slice(ids);
+                    let piece = &bytes[a..b];
+                    if cache.extend(bytes, a, b, out) {
                         continue;
                     }
                     let from = out.len();
@@ -208,7 +212,7 @@ impl TextTokenizer {
                         })?;
                         out.extend(tokens.iter().map(|t| t.id));
                     }
-                    cache.insert(piece.into(), out[from..].into());
+                    cache.insert(bytes, a, b, &out[from..]);
                 }
                 Ok(true)
             })

@@ -1,0 +1,142 @@
+//! The tokenizer's per-thread memo from pre-token to ids. A pre-token of up to 31 bytes
+//! (nearly every English one) is keyed by its bytes packed into integers, read with
+//! unaligned loads from the text and masked to its length, so a lookup is an integer
+//! hash and compare with no `memcpy` or `memcmp` call. Up to four ids are stored in the
+//! entry itself (the bucket's padding has room), more in one arena: a second cache
+//! miss per hit cost a third of the lookup time. Longer pre-tokens are not memoised: unspaced
+//! runs (Han, and the long syllable runs of other scripts) almost never repeat, and
+//! inserting each one cost more than the rare hit saved.
+use rustc_hash::FxHashMap;
+
+/// Longest pre-token (bytes) that is memoised.
+pub const MAX_KEY: usize = 31;
+
+/// Entries before the memo is cleared (about 40 MB with the arena).
+const LIMIT: usize = 1 << 20;
+
+#[derive(Default)]
+pub struct PieceCache {
+    /// Pre-tokens of up to 15 bytes.
+    short: FxHashMap<u128, Ids>,
+    /// Pre-tokens of 16 to 31 bytes.
+    long: FxHashMap<(u128, u128), Ids>,
+    arena: Vec<u32>,
+    /// The tokenizer whose ids these are.
+    owner: u64,
+}
+
+/// Up to four ids, `NONE` after the last; or `[NONE, at, n, _]`: `n` ids from
+/// `arena[at..]`. No id is `NONE` (no vocabulary has 2^32 entries).
+type Ids = [u32; 4];
+
+const NONE: u32 = u32::MAX;
+
+/// Bytes `text[at..at + n]` (n ≤ 15) in the low bytes, n in the top byte: distinct
+/// pieces get distinct keys (a piece ending in zero bytes differs in length).
+#[inline]
+fn packed(text: &[u8], at: usize, n: usize) -> u128 {
+    let v = match text.get(at..at + 16) {
+        Some(b) => u128::from_le_bytes(b.try_into().unwrap()) & ((1u128 << (8 * n)) - 1),
+        None => {
+            let mut b = [0u8; 16];
+            b[..n].copy_from_slice(&text[at..at + n]);
+            u128::from_le_bytes(b)
+        }
+    };
+    v | (n as u128) << 120
+}
+
+impl PieceCache {
+    /// Starts over when the tokenizer changed or the memo is full; true when it did.
+    pub fn prepare(&mut self, owner: u64) -> bool {
+        let stale = self.owner != owner || self.short.len() + self.long.len() >= LIMIT;
+        if stale {
+            self.short.clear();
+            self.long.clear();
+            self.arena.clear();
+            self.owner = owner;
+        }
+        stale
+    }
+
+    /// Appends the memoised ids of the piece `text[a..b]` to `out`; false when there are
+    /// none.
+    #[inline]
+    pub fn extend(&self, text: &[u8], a: usize, b: usize, out: &mut Vec<u32>) -> bool {
+        let n = b - a;
+        let found = if n <= 15 {
+            self.short.get(&packed(text, a, n))
+        } else if n <= MAX_KEY {
+            let head = u128::from_le_bytes(text[a..a + 16].try_into().unwrap());
+            self.long.get(&(head, packed(text, a + 16, n - 16)))
+        } else {
+            None
+        };
+        let Some(ids) = found else { return false };
+        if ids[0] == NONE {
+            out.extend_from_slice(&self.arena[ids[1] as usize..(ids[1] + ids[2]) as usize]);
+        } else {
+            ids.iter().take_while(|&&id| id != NONE).for_each(|&id| out.push(id));
+        }
+        true
+    }
+
+    /// Memoises `ids` for the piece `text[a..b]` when it is short enough.
+    #[inline]
+    pub fn insert(&mut self, text: &[u8], a: usize, b: usize, ids: &[u32]) {
+        let n = b - a;
+        if n > MAX_KEY {
+            return;
+        }
+        let mut value = [NONE; 4];
+        if ids.len() <= 4 {
+            value[..ids.len()].copy_from_slice(ids);
+        } else {
+            value[1..3].copy_from_slice(&[self.arena.len() as u32, ids.len() as u32]);
+            self.arena.extend_from_slice(ids);
+        }
+        if n <= 15 {
+            self.short.insert(packed(text, a, n), value);
+        } else {
+            let head = u128::from_le_bytes(text[a..a + 16].try_into().unwrap());
+            self.long.insert((head, packed(text, a + 16, n - 16)), value);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every piece of every length up to 40 at every offset of a text with zero bytes,
+    /// so pieces near the end take the copying path and some differ only by a trailing
+    /// zero byte.
+    #[test]
+    fn each_piece_gets_its_own_ids_and_long_pieces_are_not_kept() {
+        let text: Vec<u8> = (0..60u32).map(|i| if i % 7 == 3 { 0 } else { (i * 37 % 251) as u8 }).collect();
+        let pieces: Vec<(usize, usize)> = (0..text.len()).flat_map(|a| (a + 1..=(a + 40).min(text.len())).map(move |b| (a, b))).collect();
+        let ids = |k: usize| -> Vec<u32> { (0..=k % 7).map(|j| (k * 10 + j) as u32).collect() };
+        let mut c = PieceCache::default();
+        assert!(c.prepare(1));
+        let mut first = std::collections::HashMap::new();
+        for (k, &(a, b)) in pieces.iter().enumerate() {
+            first.entry(&text[a..b]).or_insert_with(|| {
+                c.insert(&text, a, b, &ids(k));
+                ids(k)
+            });
+        }
+        for &(a, b) in &pieces {
+            let mut out = vec![7];
+            let hit = c.extend(&text, a, b, &mut out);
+            if b - a > MAX_KEY {
+                assert!(!hit && out == [7]);
+            } else {
+                assert!(hit, "{a}..{b}");
+                assert_eq!(out[1..], first[&text[a..b]][..], "{a}..{b}");
+            }
+        }
+        assert!(!c.prepare(1));
+        assert!(c.prepare(2), "another tokenizer's ids are dropped");
+        assert!(!c.extend(&text, 0, 3, &mut Vec::new()));
+    }
+}
