@@ -18,29 +18,38 @@ use crate::script::{add_removed, Filtered, Removed, ScriptFilter};
 use crate::stats::InputStats;
 use crate::tokenize::TextTokenizer;
 
-/// Runs `read` on a reader thread and `consume` on this one, one bounded batch in
-/// flight; `consume` returning `false` stops the reader.
-fn stream(
+/// Runs `read` on a reader thread; each batch it yields is `process`ed (in parallel,
+/// inside) and then `settle`d in input order. Settling a batch (pool writes, counts,
+/// dedup) runs beside processing the next, so neither core waits on the serial part; a
+/// `settle` returning `false` stops the reader (the batch processed meanwhile is
+/// dropped).
+fn stream<T: Send>(
     read: impl FnOnce(&mut dyn FnMut(Vec<Raw>) -> Result<bool>) -> Result<()> + Send,
-    mut consume: impl FnMut(Vec<Raw>) -> Result<bool>,
+    process: impl Fn(Vec<Raw>) -> T + Sync,
+    mut settle: impl FnMut(T) -> Result<bool> + Send,
 ) -> Result<()> {
     let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Raw>>(1);
     std::thread::scope(|s| {
         let reader = s.spawn(move || read(&mut |batch| Ok(tx.send(batch).is_ok())));
-        let mut result = Ok(());
+        let mut pending: Option<T> = None;
+        let mut go_on = Ok(true);
         while let Ok(batch) = rx.recv() {
-            match consume(batch) {
-                Ok(true) => {}
-                Ok(false) => break,
-                Err(e) => {
-                    result = Err(e);
-                    break;
-                }
+            let (settled, processed) = match pending.take() {
+                Some(done) => rayon::join(|| settle(done), || process(batch)),
+                None => (Ok(true), process(batch)),
+            };
+            go_on = settled;
+            if !matches!(go_on, Ok(true)) {
+                break;
             }
+            pending = Some(processed);
+        }
+        if let (Ok(true), Some(done)) = (&go_on, pending) {
+            go_on = settle(done);
         }
         drop(rx);
         let read_result = reader.join().expect("reader thread panicked");
-        result.and(read_result)
+        go_on.map(|_| ()).and(read_result)
     })
 }
 
@@ -182,9 +191,8 @@ pub fn pool_docs(
     let mut seen = Seen::default();
     stream(
         |sink| read_docs(&src.paths, &src.format, engine.batch_bytes, src.shard, sink),
-        |batch| {
-            stats.records_read += batch.len() as u64;
-            let results: Vec<(u32, u64, Outcome<(String, Vec<u32>, DedupKey)>)> = batch
+        |batch| -> Vec<(u32, u64, Outcome<(String, Vec<u32>, DedupKey)>)> {
+            batch
                 .into_par_iter()
                 .map(|raw| {
                     let (file, line) = (raw.file, raw.line);
@@ -208,7 +216,10 @@ pub fn pool_docs(
                     };
                     (file, line, outcome)
                 })
-                .collect();
+                .collect()
+        },
+        |results| {
+            stats.records_read += results.len() as u64;
             for (file, line, outcome) in results {
                 let Some(((text, ids, key), removed)) = settle(outcome, &mut stats, engine.on_error, rec)? else { continue };
                 if let Some(reason) = seen.repeat(&key) {
@@ -256,9 +267,8 @@ pub fn pool_pairs(
     type Kept = [(String, Vec<u32>); 3];
     stream(
         |sink| read_pairs(&job.pairs.paths, &job.pairs.format, engine.batch_bytes, sink),
-        |batch| {
-            stats.records_read += batch.len() as u64;
-            let results: Vec<(u32, u64, Outcome<Kept>)> = batch
+        |batch| -> Vec<(u32, u64, Outcome<Kept>)> {
+            batch
                 .into_par_iter()
                 .map(|raw| {
                     let (file, line) = (raw.file, raw.line);
@@ -287,7 +297,10 @@ pub fn pool_pairs(
                     })();
                     (file, line, outcome)
                 })
-                .collect();
+                .collect()
+        },
+        |results| {
+            stats.records_read += results.len() as u64;
             for (file, line, outcome) in results {
                 let Some(([(e, ie), (x, ix), (b, ib)], removed)) = settle(outcome, &mut stats, engine.on_error, rec)?
                 else {

@@ -39,6 +39,17 @@ impl DocEntry {
     }
 }
 
+/// Token ids as stored: little-endian u32, borrowed as they are where that is the
+/// machine's order.
+fn as_le_bytes(tokens: &[u32]) -> std::borrow::Cow<'_, [u8]> {
+    if cfg!(target_endian = "little") {
+        // SAFETY: a u32 slice viewed as its bytes, same length in bytes, no padding.
+        std::borrow::Cow::Borrowed(unsafe { std::slice::from_raw_parts(tokens.as_ptr().cast::<u8>(), tokens.len() * 4) })
+    } else {
+        std::borrow::Cow::Owned(tokens.iter().flat_map(|t| t.to_le_bytes()).collect())
+    }
+}
+
 pub struct PoolWriter {
     tokens: BufWriter<File>,
     text: BufWriter<File>,
@@ -64,8 +75,7 @@ impl PoolWriter {
 
     /// Tokens exclude the EOD, which writers append.
     pub fn push(&mut self, text: &str, tokens: &[u32], file: u32, line: u64) -> Result<()> {
-        let bytes: Vec<u8> = tokens.iter().flat_map(|t| t.to_le_bytes()).collect();
-        self.tokens.write_all(&bytes).at(&self.paths.0)?;
+        self.tokens.write_all(as_le_bytes(tokens).as_ref()).at(&self.paths.0)?;
         self.text.write_all(text.as_bytes()).at(&self.paths.1)?;
         self.entries.push(DocEntry {
             tok_off: self.tok_off,
@@ -146,9 +156,13 @@ impl Pool {
     pub fn tokens(&self, i: usize, out: &mut Vec<u32>) -> Result<()> {
         let e = self.entries[i];
         let seg = &self.segs[e.seg as usize];
-        let mut buf = vec![0u8; e.tok_len as usize * 4];
-        seg.tokens.read_exact_at(&mut buf, e.tok_off * 4).at(&seg.paths.0)?;
-        out.extend(buf.chunks_exact(4).map(|c| u32::from_le_bytes(c.try_into().unwrap())));
+        let from = out.len();
+        out.resize(from + e.tok_len as usize, 0);
+        let ids = &mut out[from..];
+        // SAFETY: any bytes are a valid u32, and the view covers exactly `ids`.
+        let bytes = unsafe { std::slice::from_raw_parts_mut(ids.as_mut_ptr().cast::<u8>(), ids.len() * 4) };
+        seg.tokens.read_exact_at(bytes, e.tok_off * 4).at(&seg.paths.0)?;
+        ids.iter_mut().for_each(|t| *t = u32::from_le(*t)); // a no-op on little-endian machines
         Ok(())
     }
 
