@@ -236,7 +236,9 @@ pub fn pool_docs(
                 stats.documents_kept += 1;
             }
             bar.set_message(format!("{name}: {} documents, {tokens} tokens", stats.documents_kept));
-            Ok(!budget.is_some_and(|b| tokens >= b))
+            // Met budgets stop at the next kept record, which marks `stopped_at_budget`
+            // (stopping here would leave it unmarked when a batch ends on the budget).
+            Ok(true)
         },
     )?;
     Ok((if keep { pool.finish_to_disk()? } else { pool.finish()? }, stats))
@@ -318,7 +320,9 @@ pub fn pool_pairs(
                 stats.documents_kept += 1;
             }
             bar.set_message(format!("pairs: {} pairs, {tokens} tokens", stats.documents_kept));
-            Ok(!budget.is_some_and(|b| tokens >= b))
+            // Met budgets stop at the next kept record, which marks `stopped_at_budget`
+            // (stopping here would leave it unmarked when a batch ends on the budget).
+            Ok(true)
         },
     )?;
     Ok((PairPools { en: en.finish()?, xx: xx.finish()?, bridged: br.finish()? }, stats))

@@ -267,3 +267,58 @@ pub fn run_bilingual(job: &BilingualJob) -> Result<StageStats> {
     })
 }
 
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One batch or a batch per few records (so settling overlaps processing many times,
+    /// and the budget stops reading mid-stream): the same output bytes and counts.
+    #[test]
+    fn batch_size_changes_nothing_in_the_output() {
+        let dir = tempfile::tempdir().unwrap();
+        let tok = crate::tokenize::tests::tiny_qwen_like(dir.path());
+        let input = dir.path().join("en.jsonl");
+        let mut lines = String::new();
+        for i in 0..400 {
+            match i % 50 {
+                7 => lines.push('\n'),                                  // blank
+                13 => lines.push_str("{\"text\": \n"),                  // malformed: skipped
+                21 => lines.push_str("{\"text\": \"hello world\"}\n"), // repeats: dedup drops
+                _ => lines.push_str(&format!("{{\"text\": \"hello {i} world, hell{} o\\n\\nwor{}ld\"}}\n", "l".repeat(i % 9), i * 7)),
+            }
+        }
+        std::fs::write(&input, lines).unwrap();
+        let run = |name: &str, batch_bytes: usize, budget: Option<u64>| {
+            let out = dir.path().join(name);
+            let job = serde_json::json!({
+                "name": "en", "language": "en",
+                "source": {"paths": [input], "format": {"format": "jsonl", "text_field": "text"}},
+                "filter": {"keep_scripts": ["Latin"], "min_chars": 1, "dedup": "exact"},
+                "budget_tokens": budget,
+                "engine": {"tokenizer": {"path": tok, "eod": "<|endoftext|>", "implementation": "auto"},
+                           "seed": 3, "chunk_chars": 12, "on_error": "skip", "batch_bytes": batch_bytes,
+                           "threads": 2, "progress": false},
+                "out_dir": out,
+            });
+            let mut stats = serde_json::to_value(run_monolingual(&serde_json::from_value(job).unwrap()).unwrap()).unwrap();
+            stats.as_object_mut().unwrap().remove("seconds");
+            // What the reader read depends on its batches; everything else must not.
+            let read = stats["inputs"]["documents"].as_object_mut().unwrap().remove("records_read").unwrap();
+            let files: Vec<(String, Vec<u8>)> = ["en.bin", "en.idx", "en.provenance.parquet", "en.chunks.parquet", "skipped.jsonl"]
+                .iter()
+                .map(|f| (f.to_string(), std::fs::read(out.join(f)).unwrap()))
+                .collect();
+            (stats, files, read.as_u64().unwrap())
+        };
+        for budget in [None, Some(3_000)] {
+            let (one_stats, one_files, _) = run("one", 1 << 30, budget);
+            let (many_stats, many_files, read) = run("many", 100, budget);
+            assert_eq!(one_stats, many_stats, "budget {budget:?}");
+            assert_eq!(one_files, many_files, "budget {budget:?}");
+            assert_eq!(read < 400, budget.is_some(), "the budget stops reading early: {read}");
+            assert_eq!(one_stats["inputs"]["documents"]["stopped_at_budget"], budget.is_some());
+            assert!(one_stats["inputs"]["documents"]["dropped"]["duplicate"].as_u64().unwrap() > 0, "{one_stats}");
+        }
+    }
+}
