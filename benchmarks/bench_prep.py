@@ -156,12 +156,13 @@ def timed(fn, *args):
 
 
 def rss_child(paths, lang, tok, out) -> int:
-    """Peak RSS (MB) of a fresh process running the engine."""
+    """Peak RSS (MB) of a fresh process running the engine: its VmHWM, not ru_maxrss,
+    which a child forked from this (large) process inherits across exec."""
     code = (
-        "import json,sys,resource; from xcult import _core; from benchmarks.bench_prep import engine_job; "
+        "import json,sys; from xcult import _core; from benchmarks.bench_prep import engine_job; "
         "from pathlib import Path; a=json.loads(sys.argv[1]); "
         "_core.prep_monolingual(json.dumps(engine_job([Path(p) for p in a['p']], a['l'], a['t'], a['o']))); "
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+        "print(next(l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM:')))"
     )
     arg = json.dumps({"p": [str(p) for p in paths], "l": lang, "t": str(tok), "o": str(out)})
     res = subprocess.run([sys.executable, "-c", code, arg], capture_output=True, text=True, check=True,
