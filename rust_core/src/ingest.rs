@@ -93,6 +93,9 @@ enum Outcome<T> {
     Keep(T, Removed),
 }
 
+/// A processed batch: each record's (file, line) and outcome, in input order.
+type Outcomes<T> = Vec<(u32, u64, Outcome<T>)>;
+
 /// Counts blank lines, skips and drops; hands back what is kept. A skip is allowed
 /// only for input errors under `on_error = "skip"`; anything else stops the stage.
 fn settle<T>(outcome: Outcome<T>, stats: &mut InputStats, on_error: OnError, rec: &mut Recorder) -> Result<Option<(T, Removed)>> {
@@ -191,7 +194,7 @@ pub fn pool_docs(
     let mut seen = Seen::default();
     stream(
         |sink| read_docs(&src.paths, &src.format, engine.batch_bytes, src.shard, sink),
-        |batch| -> Vec<(u32, u64, Outcome<(String, Vec<u32>, DedupKey)>)> {
+        |batch| -> Outcomes<(String, Vec<u32>, DedupKey)> {
             batch
                 .into_par_iter()
                 .map(|raw| {
@@ -269,7 +272,7 @@ pub fn pool_pairs(
     type Kept = [(String, Vec<u32>); 3];
     stream(
         |sink| read_pairs(&job.pairs.paths, &job.pairs.format, engine.batch_bytes, sink),
-        |batch| -> Vec<(u32, u64, Outcome<Kept>)> {
+        |batch| -> Outcomes<Kept> {
             batch
                 .into_par_iter()
                 .map(|raw| {
