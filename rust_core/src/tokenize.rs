@@ -1,8 +1,8 @@
 //! Tokenization with the HF `tokenizers` crate as the reference, plus an exact fast
 //! path for Qwen2-style byte-level BPE tokenizers: a hand-written pre-tokenizer, a
 //! per-thread memo from short pre-token to ids (`piece_cache.rs`), and on a miss the
-//! merge loop of `bpe.rs` (pre-tokens longer than `LONG_PIECE` bytes go to the HF model, whose heap is
-//! O(n log n) where the flat loop is quadratic).
+//! merge loop of `bpe.rs` (pre-tokens longer than `LONG_PIECE` bytes go to the HF
+//! model, whose heap is O(n log n) where the flat loop is quadratic).
 //! Text that is not NFC is normalised first, as the reference does. Documents the fast
 //! path does not cover (added-token text, non-NFC text for a tokenizer without an NFC
 //! normaliser, rare apostrophe cases) go through the reference, so ids are always the
