@@ -239,8 +239,12 @@ pub fn pool_docs(
                 stats.documents_kept += 1;
             }
             bar.set_message(format!("{name}: {} documents, {tokens} tokens", stats.documents_kept));
-            // Met budgets stop at the next kept record, which marks `stopped_at_budget`
-            // (stopping here would leave it unmarked when a batch ends on the budget).
+            // A budget met where a batch ends stops here too (not at the next kept record,
+            // which records the filter drops could put at the end of the input).
+            if budget.is_some_and(|b| tokens >= b) {
+                stats.stopped_at_budget = true;
+                return Ok(false);
+            }
             Ok(true)
         },
     )?;
@@ -323,8 +327,12 @@ pub fn pool_pairs(
                 stats.documents_kept += 1;
             }
             bar.set_message(format!("pairs: {} pairs, {tokens} tokens", stats.documents_kept));
-            // Met budgets stop at the next kept record, which marks `stopped_at_budget`
-            // (stopping here would leave it unmarked when a batch ends on the budget).
+            // A budget met where a batch ends stops here too (not at the next kept record,
+            // which records the filter drops could put at the end of the input).
+            if budget.is_some_and(|b| tokens >= b) {
+                stats.stopped_at_budget = true;
+                return Ok(false);
+            }
             Ok(true)
         },
     )?;
