@@ -1,142 +1,199 @@
-//! Exact byte-level BPE for one pre-token, the tokenizer's cache-miss path. HF's
-//! `Word::merge_all` pops the pair of lowest merge rank, the leftmost on ties, until no
-//! adjacent pair has a merge; this does the same over flat arrays indexed by the
-//! symbol's first byte: its id, the rank of the pair it starts (a merged-away symbol
-//! keeps rank "none"), and links to its neighbours. Finding the lowest rank is one
-//! vectorised pass, a merge moves no memory, a miss allocates nothing, and pairs of raw
-//! bytes are a table lookup. Unspaced scripts (Han) make most pre-tokens misses, so
-//! this loop is what their throughput is.
+//! Exact byte-level BPE for one pre-token, the tokenizer's cache-miss path, by
+//! backtracking (the algorithm of GitHub's `bpe` crate, "So many tokens, so little
+//! time", 2024): take the longest token the text starts with, keep it if BPE would
+//! also put a boundary there (`valid_pair`), else try its next shorter prefix token,
+//! and when none is left, step back. Linear in practice where HF's `Word::merge_all`
+//! (the reference) and a rank-scanning merge loop are not: unspaced scripts (Han) make
+//! most pre-tokens cache misses of 15-90 bytes, so this loop is their throughput.
+//!
+//! It reproduces BPE only for vocabularies where every token is one byte or made by
+//! exactly one merge from tokens of lower rank, and encodes to itself; `from_model`
+//! checks this and declines otherwise (the reference then encodes).
+use daachorse::{DoubleArrayAhoCorasick, DoubleArrayAhoCorasickBuilder, MatchKind};
 use rustc_hash::FxHashMap;
 
-/// A pair with no merge.
-const NO_MERGE: (u32, u32) = (u32::MAX, 0);
+/// No shorter prefix token.
+const NONE: u32 = u32::MAX;
 
+/// Tokens carry two numbers: their vocabulary id, and their rank, which orders the
+/// tokens BPE can produce as the merges do: a byte's rank is its value, the token of the
+/// k-th merge (in rank order) has 256 + k, so a merged token outranks both its parts.
 pub struct BytePairEncoder {
-    byte_ids: [u32; 256],
-    /// `(a << 8) | b` → (rank, merged id) for two raw bytes.
-    byte_pairs: Box<[(u32, u32)]>,
-    /// `(left << 32) | right` → (rank, merged id).
-    merges: FxHashMap<u64, (u32, u32)>,
+    /// Leftmost-longest matcher over the vocabulary; values are ids.
+    longest: DoubleArrayAhoCorasick<u32>,
+    /// Per id: its rank (`NONE` if BPE never produces it), its length in bytes, and the
+    /// longest shorter token that is a prefix of it (`NONE` for a byte).
+    rank: Vec<u32>,
+    len: Vec<u32>,
+    next_prefix: Vec<u32>,
+    /// Per rank: the two ranks its merge joins (a byte: itself twice), and its id.
+    split: Vec<(u32, u32)>,
+    id: Vec<u32>,
+    /// `(left << 32) | right` (ranks) → rank of the merged token.
+    pairs: FxHashMap<u64, u32>,
     /// `ignore_merges`: a pre-token that is itself in the vocabulary is that one token.
     whole: Option<FxHashMap<Box<[u8]>, u32>>,
 }
 
-/// Index of the leftmost lowest rank, `None` when every rank is "none". With AVX2 (checked
-/// at run time; wheels are built for baseline x86-64) the passes are 8 lanes wide.
-#[inline]
-fn lowest(ranks: &[u32]) -> Option<usize> {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU has AVX2.
-        return unsafe { lowest_avx2(ranks) };
-    }
-    lowest_portable(ranks)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn lowest_avx2(ranks: &[u32]) -> Option<usize> {
-    lowest_portable(ranks)
-}
-
-/// Two branch-free passes the compiler vectorises: the minimum, then the first block of
-/// 16 holding it.
-#[inline(always)]
-fn lowest_portable(ranks: &[u32]) -> Option<usize> {
-    let best = ranks.iter().fold(u32::MAX, |m, &r| m.min(r));
-    if best == u32::MAX {
-        return None;
-    }
-    let mut base = 0;
-    for block in ranks.chunks(16) {
-        if block.iter().fold(false, |found, &r| found | (r == best)) {
-            return block.iter().position(|&r| r == best).map(|i| base + i);
-        }
-        base += 16;
-    }
-    None
-}
-
-/// Reusable buffers of one thread, one slot per byte of the pre-token.
+/// Reusable buffers of one thread.
 #[derive(Default)]
 pub struct Scratch {
-    ids: Vec<u32>,
-    /// Rank of the pair (symbol, next symbol); `u32::MAX` when none or merged away.
     ranks: Vec<u32>,
-    merged: Vec<u32>,
-    next: Vec<usize>,
-    prev: Vec<usize>,
-    /// Direct-mapped memo of pair lookups (key, rank, merged id): text repeats its
-    /// pairs, and this stays in the core's cache where the merge map does not.
-    memo: Vec<(u64, u32, u32)>,
-}
-
-const MEMO_BITS: u32 = 13;
-
-impl Scratch {
-    /// Forgets the memo: it belongs to one encoder's merges.
-    pub fn reset(&mut self) {
-        self.memo.clear();
-    }
+    /// Bit p: a token may still end at byte p (cleared when every way on from p failed).
+    open: Vec<u64>,
 }
 
 impl BytePairEncoder {
     /// From tokenizer.json's `model` (type BPE, no subword prefix or suffix) and the
-    /// byte-level alphabet. An error says what is outside what this reproduces.
-    pub fn from_model(model: &serde_json::Value, byte_chars: &[char; 256]) -> Result<Self, String> {
-        let mut char_byte: FxHashMap<char, u8> = FxHashMap::default();
+    /// byte-level alphabet. `Err` says what is malformed; `Ok(None)` means a
+    /// well-formed vocabulary this does not reproduce (see the module comment).
+    pub fn from_model(model: &serde_json::Value, byte_chars: &[char; 256]) -> Result<Option<Self>, String> {
+        // The byte-level alphabet lies below U+0200: a table, not a map.
+        let mut char_byte = [u16::MAX; 512];
         for (b, &c) in byte_chars.iter().enumerate() {
-            char_byte.insert(c, b as u8);
+            *char_byte.get_mut(c as usize).ok_or("the byte-level alphabet reaches past U+01FF")? = b as u16;
         }
         let to_bytes = |token: &str| -> Result<Vec<u8>, String> {
-            token.chars().map(|c| char_byte.get(&c).copied().ok_or_else(|| format!("token {token:?} is not byte-level"))).collect()
+            token
+                .chars()
+                .map(|c| char_byte.get(c as usize).and_then(|&b| u8::try_from(b).ok()).ok_or_else(|| format!("token {token:?} is not byte-level")))
+                .collect()
         };
         let vocab_json = model["vocab"].as_object().ok_or("model has no vocab")?;
         let mut vocab: FxHashMap<Vec<u8>, u32> = FxHashMap::default();
+        vocab.reserve(vocab_json.len());
         for (token, id) in vocab_json {
-            let id = id.as_u64().ok_or_else(|| format!("token {token:?} has no integer id"))? as u32;
+            let id = id.as_u64().filter(|&id| id < NONE as u64).ok_or_else(|| format!("token {token:?} has no 32-bit id"))? as u32;
             vocab.insert(to_bytes(token)?, id);
         }
-        let mut byte_ids = [0u32; 256];
-        for b in 0..256 {
-            byte_ids[b] = *vocab.get(&vec![b as u8]).ok_or_else(|| format!("byte {b} has no token"))?;
+        if vocab.contains_key(&b""[..]) {
+            return Ok(None); // an empty token
         }
-        let merge_list = model["merges"].as_array().ok_or("model has no merges")?;
-        let mut byte_pairs = vec![NO_MERGE; 1 << 16].into_boxed_slice();
-        let mut merges = FxHashMap::default();
-        merges.reserve(merge_list.len());
-        for (rank, merge) in merge_list.iter().enumerate() {
-            // `["a", "b"]` (tokenizers ≥ 0.20) or `"a b"`.
-            let (a, b) = match merge {
-                serde_json::Value::Array(p) if p.len() == 2 => (p[0].as_str(), p[1].as_str()),
-                serde_json::Value::String(s) => s.split_once(' ').map_or((None, None), |(a, b)| (Some(a), Some(b))),
-                _ => (None, None),
-            };
-            let (Some(a), Some(b)) = (a, b) else { return Err(format!("merge {rank} is malformed: {merge}")) };
-            let (a, b) = (to_bytes(a)?, to_bytes(b)?);
-            let id = |t: &[u8]| vocab.get(t).copied().ok_or_else(|| format!("merge {rank}: {t:?} is not in the vocabulary"));
-            let joined: Vec<u8> = a.iter().chain(&b).copied().collect();
-            let (left, right, new) = (id(&a)?, id(&b)?, id(&joined)?);
-            // A pair listed twice keeps its last rank, as HF's merge map (collected from
-            // the list) does.
-            merges.insert((left as u64) << 32 | right as u64, (rank as u32, new));
-            if a.len() == 1 && b.len() == 1 {
-                byte_pairs[(a[0] as usize) << 8 | b[0] as usize] = (rank as u32, new);
+        // The matcher (the longest part of the build; faster from sorted patterns) is
+        // built while the merges are read.
+        let (longest, merges) = std::thread::scope(|s| {
+            let longest = s.spawn(|| {
+                let mut patterns: Vec<(&[u8], u32)> = vocab.iter().map(|(t, &id)| (t.as_slice(), id)).collect();
+                patterns.sort_unstable();
+                DoubleArrayAhoCorasickBuilder::new().match_kind(MatchKind::LeftmostLongest).build_with_values(patterns)
+            });
+            let merges = merges_in_rank_order(model, &to_bytes, &vocab);
+            (longest.join().expect("building the token matcher panicked"), merges)
+        });
+        let (Ok(longest), merges) = (longest, merges?) else { return Ok(None) };
+        let ids = vocab.values().max().map_or(0, |&m| m as usize + 1);
+        let mut rank = vec![NONE; ids];
+        let (mut split, mut id) = (Vec::with_capacity(256 + merges.len()), Vec::with_capacity(256 + merges.len()));
+        for b in 0..=255u8 {
+            let v = *vocab.get(&vec![b]).ok_or_else(|| format!("byte {b} has no token"))?;
+            rank[v as usize] = b as u32;
+            split.push((b as u32, b as u32));
+            id.push(v);
+        }
+        let mut pairs = FxHashMap::default();
+        pairs.reserve(merges.len());
+        for (left, right, new) in merges {
+            let (l, r) = (rank[left as usize], rank[right as usize]);
+            if l == NONE || r == NONE || rank[new as usize] != NONE {
+                return Ok(None); // a part made only by a later merge (or never), or a token made twice
+            }
+            let k = split.len() as u32;
+            rank[new as usize] = k;
+            pairs.insert((l as u64) << 32 | r as u64, k);
+            split.push((l, r));
+            id.push(new);
+        }
+        let mut bpe = BytePairEncoder { longest, rank, len: vec![0; ids], next_prefix: vec![NONE; ids], split, id, pairs, whole: None };
+        for (token, &v) in &vocab {
+            bpe.len[v as usize] = token.len() as u32;
+            bpe.next_prefix[v as usize] = bpe.longest_prefix(&token[..token.len() - 1]).unwrap_or(NONE);
+        }
+        // Backtracking is exact only if every token BPE can produce encodes to itself.
+        let mut scratch = Scratch::default();
+        for (token, &v) in &vocab {
+            if bpe.rank[v as usize] != NONE {
+                bpe.backtrack(token, &mut scratch);
+                if scratch.ranks != [bpe.rank[v as usize]] {
+                    return Ok(None);
+                }
             }
         }
-        let whole = (model["ignore_merges"] == true).then(|| vocab.into_iter().map(|(t, id)| (t.into_boxed_slice(), id)).collect());
-        Ok(BytePairEncoder { byte_ids, byte_pairs, merges, whole })
+        bpe.whole = (model["ignore_merges"] == true).then(|| vocab.into_iter().map(|(t, id)| (t.into_boxed_slice(), id)).collect());
+        Ok(Some(bpe))
     }
 
+    /// The longest token `text` starts with (every byte is one, so the leftmost match
+    /// starts at 0).
     #[inline]
-    fn pair(&self, memo: &mut [(u64, u32, u32)], left: u32, right: u32) -> (u32, u32) {
-        let key = (left as u64) << 32 | right as u64;
-        let slot = &mut memo[(key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - MEMO_BITS)) as usize];
-        if slot.0 != key {
-            let (rank, id) = self.merges.get(&key).copied().unwrap_or(NO_MERGE);
-            *slot = (key, rank, id);
+    fn longest_prefix(&self, text: &[u8]) -> Option<u32> {
+        self.longest.leftmost_find_iter(text).next().map(|m| m.value())
+    }
+
+    /// Whether BPE, run on the bytes of `left` and `right` side by side, ends with
+    /// exactly these two tokens: undo their merges from the latest one down, and fail
+    /// where some pair across the boundary would have merged before the merge undone.
+    #[inline]
+    fn valid_pair(&self, mut left: u32, mut right: u32) -> bool {
+        let mut limit = u32::MAX;
+        loop {
+            if let Some(&joined) = self.pairs.get(&((left as u64) << 32 | right as u64)) {
+                if joined < limit {
+                    return false;
+                }
+            }
+            if left > right {
+                limit = left;
+                left = self.split[left as usize].1;
+                if left == limit {
+                    limit = right + 1;
+                    right = self.split[right as usize].0;
+                    if right + 1 == limit {
+                        return true;
+                    }
+                }
+            } else {
+                limit = right + 1;
+                right = self.split[right as usize].0;
+                if right + 1 == limit {
+                    limit = left;
+                    left = self.split[left as usize].1;
+                    if left == limit {
+                        return true;
+                    }
+                }
+            }
         }
-        (slot.1, slot.2)
+    }
+
+    /// The ranks of `text`'s tokens into `scratch.ranks`.
+    fn backtrack(&self, text: &[u8], scratch: &mut Scratch) {
+        let Scratch { ranks, open } = scratch;
+        ranks.clear();
+        open.clear();
+        open.resize(text.len() / 64 + 1, u64::MAX);
+        let mut pos = 0;
+        let mut next = self.longest_prefix(text);
+        while let Some(mut token) = next {
+            let last = ranks.last().copied();
+            loop {
+                let (rank, end) = (self.rank[token as usize], pos + self.len[token as usize] as usize);
+                if rank != NONE && open[end / 64] >> (end % 64) & 1 == 1 && last.is_none_or(|l| self.valid_pair(l, rank)) {
+                    ranks.push(rank);
+                    pos = end;
+                    next = self.longest_prefix(&text[end..]);
+                    break;
+                }
+                token = self.next_prefix[token as usize];
+                if token == NONE {
+                    // No token from `pos` works after `last`: no way on from here.
+                    open[pos / 64] &= !(1 << (pos % 64));
+                    ranks.pop();
+                    next = last.map(|l| self.id[l as usize]);
+                    pos -= next.map_or(0, |t| self.len[t as usize] as usize);
+                    break;
+                }
+            }
+        }
     }
 
     /// Appends the ids of one pre-token (raw bytes) to `out`.
@@ -145,47 +202,35 @@ impl BytePairEncoder {
             out.push(*id);
             return;
         }
-        let Scratch { ids, ranks, merged, next, prev, memo } = scratch;
-        if memo.is_empty() {
-            memo.resize(1 << MEMO_BITS, (u64::MAX, 0, 0)); // no pair has key u64::MAX
-        }
-        let n = piece.len();
-        ids.clear();
-        ids.extend(piece.iter().map(|&b| self.byte_ids[b as usize]));
-        ranks.clear();
-        merged.clear();
-        for w in piece.windows(2) {
-            let (rank, id) = self.byte_pairs[(w[0] as usize) << 8 | w[1] as usize];
-            ranks.push(rank);
-            merged.push(id);
-        }
-        ranks.push(u32::MAX); // the last symbol starts no pair
-        merged.push(0);
-        next.clear();
-        next.extend(1..=n);
-        prev.clear();
-        prev.extend((0..n).map(|i| i.wrapping_sub(1)));
-        loop {
-            let Some(at) = lowest(ranks) else { break };
-            let gone = next[at];
-            ids[at] = merged[at];
-            ranks[gone] = u32::MAX;
-            next[at] = next[gone];
-            if next[at] < n {
-                prev[next[at]] = at;
-                (ranks[at], merged[at]) = self.pair(memo, ids[at], ids[next[at]]);
-            } else {
-                ranks[at] = u32::MAX;
-            }
-            let p = prev[at];
-            if p < n {
-                (ranks[p], merged[p]) = self.pair(memo, ids[p], ids[at]);
-            }
-        }
-        let mut i = 0;
-        while i < n {
-            out.push(ids[i]);
-            i = next[i];
-        }
+        self.backtrack(piece, scratch);
+        out.extend(scratch.ranks.iter().map(|&rank| self.id[rank as usize]));
     }
+}
+
+/// The merges as (left, right, merged) ids in rank order. A pair listed twice keeps its
+/// last rank, as HF's merge map (collected from the list) does.
+fn merges_in_rank_order(model: &serde_json::Value, to_bytes: &dyn Fn(&str) -> Result<Vec<u8>, String>, vocab: &FxHashMap<Vec<u8>, u32>) -> Result<Vec<(u32, u32, u32)>, String> {
+    let list = model["merges"].as_array().ok_or("model has no merges")?;
+    let mut merges = Vec::with_capacity(list.len());
+    let mut at: FxHashMap<(u32, u32), usize> = FxHashMap::default();
+    at.reserve(list.len());
+    for (rank, merge) in list.iter().enumerate() {
+        // `["a", "b"]` (tokenizers ≥ 0.20) or `"a b"`.
+        let (a, b) = match merge {
+            serde_json::Value::Array(p) if p.len() == 2 => (p[0].as_str(), p[1].as_str()),
+            serde_json::Value::String(s) => s.split_once(' ').map_or((None, None), |(a, b)| (Some(a), Some(b))),
+            _ => (None, None),
+        };
+        let (Some(a), Some(b)) = (a, b) else { return Err(format!("merge {rank} is malformed: {merge}")) };
+        let (mut a, b) = (to_bytes(a)?, to_bytes(b)?);
+        let lookup = |t: &[u8]| vocab.get(t).copied().ok_or_else(|| format!("merge {rank}: {t:?} is not in the vocabulary"));
+        let (left, right) = (lookup(&a)?, lookup(&b)?);
+        a.extend_from_slice(&b);
+        if let Some(earlier) = at.insert((left, right), merges.len()) {
+            merges[earlier] = (NONE, NONE, NONE);
+        }
+        merges.push((left, right, lookup(&a)?));
+    }
+    merges.retain(|m| m.0 != NONE);
+    Ok(merges)
 }

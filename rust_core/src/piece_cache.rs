@@ -47,16 +47,14 @@ fn packed(text: &[u8], at: usize, n: usize) -> u128 {
 }
 
 impl PieceCache {
-    /// Starts over when the tokenizer changed or the memo is full; true when it did.
-    pub fn prepare(&mut self, owner: u64) -> bool {
-        let stale = self.owner != owner || self.short.len() + self.long.len() >= LIMIT;
-        if stale {
+    /// Starts over when the tokenizer changed or the memo is full.
+    pub fn prepare(&mut self, owner: u64) {
+        if self.owner != owner || self.short.len() + self.long.len() >= LIMIT {
             self.short.clear();
             self.long.clear();
             self.arena.clear();
             self.owner = owner;
         }
-        stale
     }
 
     /// Appends the memoised ids of the piece `text[a..b]` to `out`; false when there are
@@ -117,7 +115,7 @@ mod tests {
         let pieces: Vec<(usize, usize)> = (0..text.len()).flat_map(|a| (a + 1..=(a + 40).min(text.len())).map(move |b| (a, b))).collect();
         let ids = |k: usize| -> Vec<u32> { (0..=k % 7).map(|j| (k * 10 + j) as u32).collect() };
         let mut c = PieceCache::default();
-        assert!(c.prepare(1));
+        c.prepare(1);
         let mut first = std::collections::HashMap::new();
         for (k, &(a, b)) in pieces.iter().enumerate() {
             first.entry(&text[a..b]).or_insert_with(|| {
@@ -135,8 +133,11 @@ mod tests {
                 assert_eq!(out[1..], first[&text[a..b]][..], "{a}..{b}");
             }
         }
-        assert!(!c.prepare(1));
-        assert!(c.prepare(2), "another tokenizer's ids are dropped");
-        assert!(!c.extend(&text, 0, 3, &mut Vec::new()));
+        let (a, b) = pieces[0];
+        assert!(b - a <= MAX_KEY);
+        c.prepare(1);
+        assert!(c.extend(&text, a, b, &mut Vec::new()), "the same tokenizer keeps its ids");
+        c.prepare(2);
+        assert!(!c.extend(&text, a, b, &mut Vec::new()), "another tokenizer's ids are dropped");
     }
 }

@@ -24,9 +24,8 @@ MIXED = [
     "",
 ]
 
-# Where a byte-level BPE could go wrong: long runs of one character (the merge loop's
-# quadratic case and the hand-over to the HF model above 256 bytes), ties between equal
-# pairs, 4-byte characters, joiners and variation selectors, combining marks with no
+# Where a byte-level BPE could go wrong: long runs of one character (long pre-tokens
+# where the longest token is often not BPE's), ties between equal pairs, 4-byte characters, joiners and variation selectors, combining marks with no
 # base, noncharacters and private use (valid UTF-8 that looks invalid), control bytes.
 ADVERSARIAL = [
     "a" * 85, "a" * 86, "a" * 257, "a" * 5000, "的" * 85, "的" * 86, "的" * 2000, "ཀ" * 300, "ᠠ" * 200, "한" * 90,
