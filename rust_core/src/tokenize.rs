@@ -9,6 +9,7 @@
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
 
 use aho_corasick::AhoCorasick;
 use std::str::FromStr;
@@ -32,7 +33,10 @@ pub enum TokenizerImpl {
 }
 
 pub struct TextTokenizer {
-    hf: Tokenizer,
+    /// The reference. Where the fast path covers the tokenizer it is built on first use
+    /// (from `json`): corpora rarely need it, and building it was most of a load.
+    hf: OnceLock<std::result::Result<Tokenizer, String>>,
+    json: String,
     fast: Option<FastPath>,
     pub eod: u32,
     pub vocab_size: usize,
@@ -100,39 +104,77 @@ fn fast_path_applies(json: &serde_json::Value) -> bool {
     normalizer_ok && pre_ok && model_ok && post_ok
 }
 
+/// The vocabulary facts the reference reports, read from a BPE tokenizer.json as
+/// `tokenizers` (0.23) reads them: an added token takes the model's id for its text if
+/// there is one, else the next id from the model's vocabulary size on, in file order
+/// (the ids written in the file are not used); empty and repeated texts are skipped.
+struct Vocabulary<'a> {
+    model: &'a serde_json::Map<String, serde_json::Value>,
+    added: rustc_hash::FxHashMap<&'a str, u32>,
+}
+
+impl<'a> Vocabulary<'a> {
+    fn read(json: &'a serde_json::Value) -> Self {
+        let model = json["model"]["vocab"].as_object().expect("checked by the fast path");
+        let mut added = rustc_hash::FxHashMap::default();
+        let mut next = model.len() as u32;
+        for content in json["added_tokens"].as_array().into_iter().flatten().filter_map(|t| t["content"].as_str()) {
+            if content.is_empty() || added.contains_key(content) {
+                continue;
+            }
+            let id = model.get(content).and_then(|id| id.as_u64()).map_or_else(
+                || {
+                    next += 1;
+                    next - 1
+                },
+                |id| id as u32,
+            );
+            added.insert(content, id);
+        }
+        Vocabulary { model, added }
+    }
+
+    fn id(&self, token: &str) -> Option<u32> {
+        self.added.get(token).copied().or_else(|| self.model.get(token).and_then(|id| id.as_u64()).map(|id| id as u32))
+    }
+
+    /// `Tokenizer::get_vocab_size(true)`.
+    fn size(&self) -> usize {
+        self.model.len() + self.added.keys().filter(|t| !self.model.contains_key(**t)).count()
+    }
+}
+
 impl TextTokenizer {
     /// Loads a tokenizer.json. `eod` names the end-of-document token.
     pub fn load(path: &Path, eod: &str, implementation: TokenizerImpl) -> Result<Self> {
         let err = |message: String| Error::Tokenizer { path: path.to_path_buf(), message };
         let text = std::fs::read_to_string(path).map_err(|e| err(format!("cannot read: {e}")))?;
-        // The HF tokenizer and the fast path's encoder are built from the same text at
-        // the same time (each takes about a third of a second for Qwen's).
-        let (hf, fast) = std::thread::scope(|s| {
-            let hf = s.spawn(|| Tokenizer::from_str(&text).map_err(|e| err(format!("cannot load: {e}"))));
-            let fast = (|| -> Result<Option<(BytePairEncoder, bool)>> {
-                let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| err(format!("not JSON: {e}")))?;
-                if implementation != TokenizerImpl::Auto || !fast_path_applies(&json) {
-                    return Ok(None);
-                }
-                let bpe = BytePairEncoder::from_model(&json["model"], &byte_chars()).map_err(|e| err(format!("model: {e}")))?;
-                Ok(bpe.map(|bpe| (bpe, json["normalizer"]["type"] == "NFC")))
-            })();
-            (hf.join().expect("tokenizer loading panicked"), fast)
-        });
-        let hf = hf?;
-        let eod_id = hf.token_to_id(eod).ok_or_else(|| err(format!("has no end-of-document token {eod:?}")))?;
-        let fast = fast?.map(|(bpe, nfc)| {
-            let added: Vec<String> = hf.get_added_tokens_decoder().into_values().map(|t| t.content).collect();
-            FastPath { nfc, added: AhoCorasick::new(added).expect("added tokens"), bpe }
-        });
-        Ok(TextTokenizer {
-            vocab_size: hf.get_vocab_size(true),
-            hf,
-            fast,
-            eod: eod_id,
-            path: path.to_path_buf(),
-            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
-        })
+        let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| err(format!("not JSON: {e}")))?;
+        let bpe = if implementation == TokenizerImpl::Auto && fast_path_applies(&json) {
+            BytePairEncoder::from_model(&json["model"], &byte_chars()).map_err(|e| err(format!("model: {e}")))?
+        } else {
+            None
+        };
+        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        let Some(bpe) = bpe else {
+            let hf = Tokenizer::from_str(&text).map_err(|e| err(format!("cannot load: {e}")))?;
+            let eod_id = hf.token_to_id(eod).ok_or_else(|| err(format!("has no end-of-document token {eod:?}")))?;
+            let vocab_size = hf.get_vocab_size(true);
+            return Ok(TextTokenizer { hf: OnceLock::from(Ok(hf)), json: String::new(), fast: None, eod: eod_id, vocab_size, path: path.to_path_buf(), id });
+        };
+        let vocab = Vocabulary::read(&json);
+        let eod_id = vocab.id(eod).ok_or_else(|| err(format!("has no end-of-document token {eod:?}")))?;
+        let fast = FastPath {
+            nfc: json["normalizer"]["type"] == "NFC",
+            added: AhoCorasick::new(vocab.added.keys()).expect("added tokens"),
+            bpe,
+        };
+        Ok(TextTokenizer { hf: OnceLock::new(), json: text, fast: Some(fast), eod: eod_id, vocab_size: vocab.size(), path: path.to_path_buf(), id })
+    }
+
+    fn hf(&self) -> Result<&Tokenizer> {
+        let hf = self.hf.get_or_init(|| Tokenizer::from_str(&self.json).map_err(|e| format!("cannot load: {e}")));
+        hf.as_ref().map_err(|message| Error::Tokenizer { path: self.path.clone(), message: message.clone() })
     }
 
     pub fn uses_fast_path(&self) -> bool {
@@ -141,7 +183,7 @@ impl TextTokenizer {
 
     /// Reference encoding: exactly `Tokenizer::encode(text, false)`.
     pub fn encode_reference(&self, text: &str) -> Result<Vec<u32>> {
-        self.hf
+        self.hf()?
             .encode(text, false)
             .map(|e| e.get_ids().to_vec())
             .map_err(|e| Error::Tokenizer { path: self.path.clone(), message: e.to_string() })
@@ -314,6 +356,32 @@ pub(crate) mod tests {
             tok.encode_into(text, &mut fast).unwrap();
             assert_eq!(fast, tok.encode_reference(text).unwrap(), "{text:?}");
         }
+    }
+
+    #[test]
+    fn vocabulary_facts_read_from_the_file_equal_the_reference() {
+        // Added tokens with ids the file gets wrong (a gap, one past the end), one whose
+        // text is a model token, a repeat and an empty one: HF assigns its own ids.
+        let dir = tempfile::tempdir().unwrap();
+        let path = tiny_qwen_like(dir.path());
+        let mut json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let extra = [("<|im_start|>", 900), ("<|im_end|>", 5), ("he", 7), ("<|im_start|>", 901), ("", 902), ("<|x|>", 903)];
+        for (content, id) in extra {
+            json["added_tokens"].as_array_mut().unwrap().push(serde_json::json!({"id": id, "content": content, "single_word": false,
+                "lstrip": false, "rstrip": false, "normalized": false, "special": true}));
+        }
+        std::fs::write(&path, json.to_string()).unwrap();
+        let fast = TextTokenizer::load(&path, "<|endoftext|>", TokenizerImpl::Auto).unwrap();
+        assert!(fast.uses_fast_path() && fast.hf.get().is_none(), "the reference is built on first use only");
+        for eod in ["<|endoftext|>", "<|im_end|>", "<|x|>", "he", "hell"] {
+            let fast = TextTokenizer::load(&path, eod, TokenizerImpl::Auto).unwrap();
+            let reference = TextTokenizer::load(&path, eod, TokenizerImpl::Reference).unwrap();
+            assert_eq!((fast.eod, fast.vocab_size), (reference.eod, reference.vocab_size), "{eod}");
+        }
+        let text = "he said <|im_end|> hello";
+        let mut ids = Vec::new();
+        fast.encode_into(text, &mut ids).unwrap();
+        assert_eq!(ids, fast.hf().unwrap().encode(text, false).unwrap().get_ids(), "added-token text goes to the reference");
     }
 
     #[test]
