@@ -7,17 +7,19 @@
   paper-nograd   the same fp32 loop under no_grad: the exact reference for xcult's
                  scores, and the anchor that says what batching and prefix reuse buy
                  beyond what no_grad buys
-  xcult-nocache  `ClozeScorer` with a backend that has no KV cache: batched, the LM head
-                 on the shared prefix once, chunked fp32 log-softmax
-  xcult          `ClozeScorer` default on the Hugging Face backend: the same plus the
-                 body on the shared prefix once (its KV cache continued by each option)
+  xcult-padded   `ClozeScorer` with a backend that cannot pack (a Megatron checkpoint's
+                 path): right-padded batches, the LM head on the shared prefix once,
+                 chunked fp32 log-softmax
+  xcult          `ClozeScorer` default on the Hugging Face backend: the same, but the
+                 body runs packed rows (each question's shared prefix once, then every
+                 option's own tokens, a block mask between them): no padding
   xcult-bf16     `ClozeScorer` on the bf16 model (`eval.dtype = "bf16"`, the GPU default):
                  the body in bf16, log-probabilities in fp32; not exact, so its
                  differing predictions vs paper-nograd are reported, not required 0
   xcult-paper    `ClozeScorer(mode="paper")`: must reproduce paper-bf16 bit for bit
 
 Prints questions/s, the ratios to paper-bf16 and paper-nograd, and differing predictions
-(must be 0 for xcult and xcult-nocache vs paper-nograd and for xcult-paper vs paper-bf16),
+(must be 0 for xcult and xcult-padded vs paper-nograd and for xcult-paper vs paper-bf16),
 plus ties; then
 the matmul FLOPs per question of the loop and of xcult, the rate each achieved, and this
 machine's fp32 matmul rate (what bounds exact fp32 scoring).
@@ -63,9 +65,9 @@ def paper_loop(model, tok: Tokenizer, items) -> tuple[list[int], list[int]]:
     return preds, ties
 
 
-class WithoutCache:
-    """A backend's view without `hidden_states_after`: the scorer's path for backends
-    that cannot continue a KV cache (Megatron checkpoints)."""
+class Padded:
+    """A backend's view without `hidden_states_packed`: the scorer's path for backends
+    that cannot pack rows (Megatron checkpoints)."""
 
     def __init__(self, model):
         self.device, self.dtype = model.device, model.dtype
@@ -138,7 +140,7 @@ def main() -> None:
     (p_grad, _), s_grad = timed(lambda: paper_loop(fp32.model, tok, items))
     with torch.no_grad():
         (p_fp32, _), s_fp32 = timed(lambda: paper_loop(fp32.model, tok, items))
-    nc, s_nc = timed(lambda: ClozeScorer(WithoutCache(fp32), tok, EOS).score(items))
+    nc, s_nc = timed(lambda: ClozeScorer(Padded(fp32), tok, EOS).score(items))
     xc, s_xc = timed(lambda: ClozeScorer(fp32, tok, EOS).score(items))
     xb, s_xb = timed(lambda: ClozeScorer(bf16, tok, EOS).score(items))
     xp, s_xp = (None, None) if args.no_paper_mode else timed(lambda: ClozeScorer(bf16, tok, EOS, mode="paper").score(items))
@@ -148,12 +150,12 @@ def main() -> None:
         ("paper-bf16", s_bf16, p_bf16, t_bf16, None),
         ("paper-fp32", s_grad, p_grad, None, p_fp32),
         ("paper-nograd", s_fp32, p_fp32, None, None),
-        ("xcult-nocache", s_nc, [r.prediction for r in nc], [r.n_tied for r in nc], p_fp32),
+        ("xcult-padded", s_nc, [r.prediction for r in nc], [r.n_tied for r in nc], p_fp32),
         ("xcult", s_xc, [r.prediction for r in xc], [r.n_tied for r in xc], p_fp32),
         ("xcult-bf16", s_xb, [r.prediction for r in xb], [r.n_tied for r in xb], p_fp32),
     ] + ([] if xp is None else [("xcult-paper", s_xp, [r.prediction for r in xp], [r.n_tied for r in xp], p_bf16)])
     gap = max(float(abs(a.scores - b.scores).max()) for a, b in zip(xc, nc))
-    print(f"max |score difference| xcult vs xcult-nocache: {gap:.2e}")
+    print(f"max |score difference| xcult vs xcult-padded: {gap:.2e}")
     print(f"{'':14} {'q/s':>8} {'vs bf16':>8} {'vs nograd':>9} {'acc':>7} {'tied@top':>9} {'differ':>7}")
     for name, secs, preds, ties, ref in rows:
         acc = np.mean([p == g for p, g in zip(preds, gold)])

@@ -1,9 +1,9 @@
 """A shared prefix runs once; every row that extends it continues its KV cache.
 
 Exact under a causal mask: a position attends only to earlier positions, so the
-prefix's keys and values do not depend on what follows it. The cloze scorer uses it for
-the options of a question (they share the text before the blank), the judge for the
-statements retrieved with one chunk (they share the instruction and the chunk).
+prefix's keys and values do not depend on what follows it. The judge uses it for the
+statements retrieved with one chunk (they share the instruction and the chunk). (The
+cloze scorer packs its short questions into masked rows instead: `eval/scoring.py`.)
 """
 
 from __future__ import annotations

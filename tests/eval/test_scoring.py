@@ -10,7 +10,7 @@ from tokenizers import Tokenizer  # noqa: E402
 
 from tests.conftest import PROBES  # noqa: E402
 from xcult.eval.backends import load_model  # noqa: E402
-from xcult.eval.scoring import ClozeScorer, encode  # noqa: E402
+from xcult.eval.scoring import ClozeScorer, _pack, encode  # noqa: E402
 from xcult.probes import ProbeItem, load_culture  # noqa: E402
 
 EOS = 151643
@@ -72,29 +72,51 @@ def test_scores_equal_reference(setup, metric):
             assert g.prediction == int(np.argmin(ref))
 
 
-class _WithoutCache:
-    """The HF backend without `hidden_states_after`: every option row runs in full."""
+class _Padded:
+    """The HF backend without `hidden_states_packed`: every option row runs in full,
+    right-padded (the path of a Megatron checkpoint)."""
 
     def __init__(self, model):
         self.device, self.dtype = model.device, model.dtype
         self.hidden_states, self.output_weight = model.hidden_states, model.output_weight
 
 
-def test_prefix_kv_cache_is_used_and_changes_no_score(setup, monkeypatch):
+def test_packing_changes_no_score_and_runs_fewer_tokens(setup, monkeypatch):
     model, tok = setup
     its = items()
-    calls = []
-    original = model.hidden_states_after
-    monkeypatch.setattr(model, "hidden_states_after", lambda p, pm, r, s, m: calls.append((p.shape, s.shape, len(set(pm.sum(1).tolist())))) or original(p, pm, r, s, m))
-    cached = ClozeScorer(model, tok, EOS, batch_tokens=2048).score(its)
-    full = ClozeScorer(_WithoutCache(model), tok, EOS, batch_tokens=2048).score(its)
-    # Every question with more than the EOS in common went through a prefix pass.
-    assert sum(p[0] for p, _, _ in calls) == sum(encode(tok, EOS, it).prefix > 1 for it in its) > 0
-    assert all(s[0] == 4 * p[0] for p, s, _ in calls)  # each cached prefix continued by its 4 options
-    assert max(n for _, _, n in calls) > 2  # prefixes of several lengths share a forward (left-padded)
-    for a, b in zip(cached, full):
+    packed_rows, padded_rows = [], []
+    original = model.hidden_states_packed
+    monkeypatch.setattr(model, "hidden_states_packed", lambda i, p, m: packed_rows.append(i.numel()) or original(i, p, m))
+    packed = ClozeScorer(model, tok, EOS, batch_tokens=2048).score(its)
+    padded_model = _Padded(model)
+    padded_model.hidden_states = lambda ids: padded_rows.append(ids.numel()) or model.hidden_states(ids)
+    full = ClozeScorer(padded_model, tok, EOS, batch_tokens=2048).score(its)
+    for a, b in zip(packed, full):
         np.testing.assert_allclose(a.scores, b.scores, rtol=1e-5, atol=1e-6)
         assert a.prediction == b.prediction
+    assert packed_rows and sum(packed_rows) < 0.6 * sum(padded_rows), (sum(packed_rows), sum(padded_rows))
+
+
+def test_pack_lays_out_each_prefix_once_and_masks_options_apart(setup):
+    _, tok = setup
+    encs = [encode(tok, EOS, it) for it in items()]
+    ids, positions, mask, where = _pack(encs, EOS)
+    real = 0
+    for e, (row, starts) in zip(encs, where):
+        c = e.prefix - 1
+        assert ids[row, starts[0] : starts[0] + c].tolist() == e.ids[0][:c]
+        for k, seq in enumerate(e.ids):
+            at, n = starts[k + 1], len(seq) - 1 - c
+            assert ids[row, at : at + n].tolist() == seq[c:-1]
+            assert positions[row, at : at + n].tolist() == list(range(c, c + n))
+            for j in range(n):
+                seen = mask[row, 0, at + j].nonzero().flatten().tolist()
+                assert seen == list(range(starts[0], starts[0] + c)) + list(range(at, at + j + 1))
+            real += n
+        real += c
+    # Nothing else in the rows but padding at their ends, which sees itself only.
+    padding = ids.shape[0] * ids.shape[1] - real
+    assert padding < ids.shape[1] and int(mask.sum()) > real
 
 
 def test_answer_mask_covers_the_option_only(setup):

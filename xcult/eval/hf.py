@@ -7,8 +7,6 @@ from pathlib import Path
 
 import torch
 
-from xcult.kv_cache import continue_prefix, run_prefix
-
 
 class HFCausalLM:
     def __init__(self, path: str | Path, device: torch.device, dtype: torch.dtype):
@@ -29,15 +27,11 @@ class HFCausalLM:
         # No attention mask: right padding under the causal mask leaves real positions exact.
         return self.model.base_model(input_ids=ids, use_cache=False).last_hidden_state
 
-    def hidden_states_after(self, prefix: torch.Tensor, prefix_mask: torch.Tensor, rows: torch.Tensor, suffix: torch.Tensor, suffix_lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """States of prefix rows [B, c] (left-padded, `prefix_mask` 1 on real tokens) and
-        of suffix rows [R, S] (right-padded to `suffix_lengths`), suffix row r continuing
-        prefix row rows[r]: the prefix runs once and its KV cache serves every row that
-        continues it (exact under the causal mask)."""
-        body = self.model.base_model
-        smask = (torch.arange(suffix.shape[1], device=suffix.device) < suffix_lengths[:, None]).long()
-        hp, cache = run_prefix(body, prefix, prefix_mask)
-        return hp, continue_prefix(body, cache, prefix_mask.sum(1)[rows], rows, suffix, torch.cat([prefix_mask[rows], smask], 1))
+    def hidden_states_packed(self, ids: torch.Tensor, positions: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """States of packed rows [B, T]: several sequences share a row, each token at its
+        own `positions` and attending only where the boolean `mask` [B, 1, T, T] allows
+        (exact: a masked key gets zero weight, so no token sees another sequence)."""
+        return self.model.base_model(input_ids=ids, position_ids=positions, attention_mask=mask, use_cache=False).last_hidden_state
 
     def output_weight(self) -> torch.Tensor:
         return self.model.get_output_embeddings().weight

@@ -8,9 +8,11 @@ What makes it fast without changing a number:
   so options of many questions share one forward pass;
 - the options of a question share their token prefix, and a causal model's states
   there are identical, so the LM head runs on that prefix once per question; where the
-  backend can continue a KV cache (`hidden_states_after`, the Hugging Face backend),
-  the transformer body runs on it once too: a batch's prefixes go through one pass
-  (left-padded, masked), whose cache every option's suffix continues (right-padded);
+  backend takes packed rows with a mask (`hidden_states_packed`, the Hugging Face
+  backend), the transformer body runs on it once too, and on no padding: each question
+  is laid out as its prefix then every option's own tokens, several questions to a
+  row, and a block mask lets each option see the prefix and itself only (padding to a
+  common length had made 2.4x the real tokens on the paper's probes);
 - a row's last token is never run (it predicts nothing and nothing attends to it);
 - log-softmax is taken against the output embedding in vocabulary chunks (running
   logsumexp) in fp32, never materializing a full positions x 151,936 logit matrix.
@@ -29,7 +31,6 @@ import torch
 import torch.nn.functional as F
 from tokenizers import Tokenizer
 
-from xcult.kv_cache import left_padded
 from xcult.probes import BLANK, ProbeItem
 
 # mean: the paper's (mean token CE of the filled sentence); sum: its total CE (lm-eval's
@@ -51,9 +52,9 @@ class CausalLM(Protocol):
     def output_weight(self) -> torch.Tensor:
         """The LM head [V, d] (no bias)."""
 
-    # Optional: `hidden_states_after(prefix, prefix_mask, rows, suffix, suffix_lengths) ->
-    # (prefix states, suffix states)`: prefixes left-padded, suffixes right-padded, suffix
-    # row r continuing prefix row rows[r] from its KV cache.
+    # Optional: `hidden_states_packed(ids [B, T], positions [B, T], mask [B, 1, T, T] bool)
+    # -> states [B, T, d]`: several sequences to a row, each token attending where `mask`
+    # allows.
 
 
 @dataclass(frozen=True)
@@ -109,8 +110,14 @@ def _common_prefix(seqs: list[list[int]]) -> int:
 
 
 def chunked_logprobs(h: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor, budget: int = 1 << 21) -> tuple[torch.Tensor, torch.Tensor]:
-    """log softmax(h @ weight.T)[targets] in fp32, over vocabulary chunks of bounded size,
-    and whether each target is the argmax (the first on ties, as torch's argmax)."""
+    """log softmax(h @ weight.T)[targets] in fp32, over blocks of positions and
+    vocabulary chunks of bounded size (`budget` logits, 8 MB: a block's logits stay in
+    cache through the max, exp and sum passes), and whether each target is the argmax
+    (the first on ties, as torch's argmax)."""
+    rows = budget // 2048
+    if h.shape[0] > rows:
+        parts = [chunked_logprobs(h[i : i + rows], weight, targets[i : i + rows], budget) for i in range(0, h.shape[0], rows)]
+        return torch.cat([lp for lp, _ in parts]), torch.cat([top for _, top in parts])
     h = h.float()
     lse = torch.full((h.shape[0],), float("-inf"), device=h.device)
     best = torch.full((h.shape[0],), float("-inf"), device=h.device)
@@ -144,19 +151,19 @@ class ClozeScorer:
         self.weight = w if mode == "paper" or w.dtype == torch.float32 else w.float()
 
     def batches(self, encoded: list[Encoded]) -> list[list[int]]:
-        """Question indices grouped so each padded batch holds about `batch_tokens` tokens;
-        with a KV-cache backend, questions with a cached prefix apart from those without."""
-        cached = hasattr(self.model, "hidden_states_after")
-        key = (lambda i: (encoded[i].prefix > 1, -max(map(len, encoded[i].ids)))) if cached else (lambda i: -max(map(len, encoded[i].ids)))
-        order = sorted(range(len(encoded)), key=key)
+        """Question indices grouped so each batch holds about `batch_tokens` tokens: run
+        tokens where the backend packs, padded rows x width where it pads."""
+        packed = hasattr(self.model, "hidden_states_packed")
+        order = sorted(range(len(encoded)), key=lambda i: -(_packed_length(encoded[i]) if packed else max(map(len, encoded[i].ids))))
         out, cur, width, rows = [], [], 0, 0
         for i in order:
-            w = max(width, max(map(len, encoded[i].ids)))
-            r = rows + len(encoded[i].ids)
-            new_prefix = cached and cur and (encoded[cur[0]].prefix > 1) != (encoded[i].prefix > 1)
-            if cur and (w * r > self.batch_tokens or new_prefix):
+            if packed:
+                w, r = width + _packed_length(encoded[i]), 1
+            else:
+                w, r = max(width, max(map(len, encoded[i].ids))), rows + len(encoded[i].ids)
+            if cur and w * r > self.batch_tokens:
                 out.append(cur)
-                cur, w, r = [], max(map(len, encoded[i].ids)), len(encoded[i].ids)
+                cur, w, r = [], (_packed_length(encoded[i]) if packed else max(map(len, encoded[i].ids))), (1 if packed else len(encoded[i].ids))
             cur.append(i)
             width, rows = w, r
         if cur:
@@ -179,29 +186,25 @@ class ClozeScorer:
 
     def _states(self, encs: list[Encoded]) -> torch.Tensor:
         """Final-norm states [options, T, d] of a batch's options but their last tokens,
-        right-padded; each question's shared prefix through the KV cache where the backend
-        has one (`batches` keeps questions without a cached prefix apart)."""
+        right-padded; packed (each question's shared prefix once) where the backend can."""
         # A row's last token predicts nothing and, last under a causal mask, is attended
         # by nothing: the body never sees it.
         rows = [ids[:-1] for e in encs for ids in e.ids]
-        # Cached positions of question q: 0 .. c_q - 1 (position c_q predicts its first
-        # differing token).
-        cs = [e.prefix - 1 for e in encs]
-        if min(cs) < 1 or not hasattr(self.model, "hidden_states_after"):
+        if not hasattr(self.model, "hidden_states_packed"):
             return self.model.hidden_states(self._padded(rows))
+        ids, positions, mask, where = _pack(encs, self.eos_id)
         dev = self.model.device
-        width = max(cs)
-        prefix, pmask = left_padded([e.ids[0][:c] for e, c in zip(encs, cs)], self.eos_id)
-        owner = [q for q, e in enumerate(encs) for _ in e.ids]
-        tails = [ids[cs[q] :] for q, ids in zip(owner, rows)]
-        tail_lengths = torch.tensor([len(t) for t in tails], device=dev)
-        hp, hs = self.model.hidden_states_after(prefix.to(dev), pmask.to(dev), torch.tensor(owner, device=dev), self._padded(tails), tail_lengths)
-        # Row r: its question's prefix states (the last c_q of the padded prefix), then its own.
+        hs = self.model.hidden_states_packed(ids.to(dev), positions.to(dev), mask.to(dev))
+        # Row r: its question's prefix states, then its own.
         h = hs.new_zeros((len(rows), max(map(len, rows)), hs.shape[2]))
-        for r, q in enumerate(owner):
-            c, n = cs[q], len(tails[r])
-            h[r, :c] = hp[q, width - c :]
-            h[r, c : c + n] = hs[r, :n]
+        r = 0
+        for e, (row, starts) in zip(encs, where):
+            c = e.prefix - 1
+            for k, ids_k in enumerate(e.ids):
+                n = len(ids_k) - 1 - c
+                h[r, :c] = hs[row, starts[0] : starts[0] + c]
+                h[r, c : c + n] = hs[row, starts[k + 1] : starts[k + 1] + n]
+                r += 1
         return h
 
     def mean_states(self, texts: list[str], batch: int = 32) -> np.ndarray:
@@ -279,6 +282,51 @@ class ClozeScorer:
             if progress is not None:
                 progress(1)
         return out
+
+
+# Width of a packed row: attention within a row grows with its square, the waste at its
+# end with its width; 512 keeps attention a few percent of a 0.5B model's body.
+PACK_WIDTH = 512
+
+
+def _packed_length(e: Encoded) -> int:
+    """Tokens a question takes packed: its prefix once, then each option's own tokens."""
+    c = e.prefix - 1
+    return c + sum(len(ids) - 1 - c for ids in e.ids)
+
+
+def _pack(encs: list[Encoded], pad: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, list[tuple[int, list[int]]]]:
+    """Questions packed into rows (first fit, longest first): token ids [B, W], their
+    positions, the attention mask [B, 1, W, W] (a prefix token sees the prefix before it;
+    an option's token the whole prefix and its option's tokens before it; padding
+    itself), and per question its row and where its prefix and each option start."""
+    lengths = [_packed_length(e) for e in encs]
+    width = max(PACK_WIDTH, *lengths)
+    fill: list[int] = []
+    where: list[tuple[int, list[int]]] = [(0, [])] * len(encs)
+    for q in sorted(range(len(encs)), key=lambda q: -lengths[q]):
+        row = next((r for r, used in enumerate(fill) if used + lengths[q] <= width), len(fill))
+        if row == len(fill):
+            fill.append(0)
+        where[q] = (row, [fill[row]])
+        fill[row] += lengths[q]
+    w = max(fill)
+    ids = torch.full((len(fill), w), pad, dtype=torch.long)
+    positions = torch.zeros((len(fill), w), dtype=torch.long)
+    mask = torch.eye(w, dtype=torch.bool).repeat(len(fill), 1, 1, 1)
+    for e, (row, starts) in zip(encs, where):
+        c, at = e.prefix - 1, starts[0]
+        parts = [e.ids[0][:c]] + [seq[c:-1] for seq in e.ids]
+        for k, part in enumerate(parts):
+            n = len(part)
+            if k:
+                starts.append(at)
+                mask[row, 0, at : at + n, starts[0] : starts[0] + c] = True
+            ids[row, at : at + n] = torch.tensor(part, dtype=torch.long)
+            positions[row, at : at + n] = torch.arange(c if k else 0, (c if k else 0) + n)
+            mask[row, 0, at : at + n, at : at + n] = torch.ones((n, n), dtype=torch.bool).tril()
+            at += n
+    return ids, positions, mask, where
 
 
 def _scored(scores: np.ndarray, loglik: np.ndarray, greedy: np.ndarray) -> Scored:
