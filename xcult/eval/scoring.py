@@ -151,21 +151,19 @@ class ClozeScorer:
         self.weight = w if mode == "paper" or w.dtype == torch.float32 else w.float()
 
     def batches(self, encoded: list[Encoded]) -> list[list[int]]:
-        """Question indices grouped so each batch holds about `batch_tokens` tokens: run
-        tokens where the backend packs, padded rows x width where it pads."""
+        """Question indices grouped so each batch holds about `batch_tokens` tokens: the
+        tokens the body runs where the backend packs, rows x width where it pads."""
         packed = hasattr(self.model, "hidden_states_packed")
-        order = sorted(range(len(encoded)), key=lambda i: -(_packed_length(encoded[i]) if packed else max(map(len, encoded[i].ids))))
-        out, cur, width, rows = [], [], 0, 0
-        for i in order:
-            if packed:
-                w, r = width + _packed_length(encoded[i]), 1
-            else:
-                w, r = max(width, max(map(len, encoded[i].ids))), rows + len(encoded[i].ids)
-            if cur and w * r > self.batch_tokens:
+        size = [_packed_length(e) if packed else max(map(len, e.ids)) for e in encoded]
+        out: list[list[int]] = []
+        cur, cost = [], 0
+        # Longest first, so a padded batch is as wide as its first question.
+        for i in sorted(range(len(encoded)), key=lambda i: -size[i]):
+            if cur and cost + (size[i] if packed else len(encoded[i].ids) * size[cur[0]]) > self.batch_tokens:
                 out.append(cur)
-                cur, w, r = [], (_packed_length(encoded[i]) if packed else max(map(len, encoded[i].ids))), (1 if packed else len(encoded[i].ids))
+                cur, cost = [], 0
             cur.append(i)
-            width, rows = w, r
+            cost += size[i] if packed else len(encoded[i].ids) * size[cur[0]]
         if cur:
             out.append(cur)
         return out
