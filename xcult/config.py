@@ -85,6 +85,12 @@ class LanguageConfig:
     min_chars: int = 1
     en_min_chars: int = 1
     template: str | None = None
+    # Code-switched bridges: with `switch_rate` > 0, each half of a bridged pair has the
+    # words this lexicon lists (TSV: English word, tab, translation; MUSE dictionaries
+    # have this form) replaced by a translation at that rate before the template joins
+    # them; "without" documents stay as read. A [synth] world writes its own lexicon.
+    lexicon: str | None = None
+    switch_rate: float = 0.0
     mono_per_parallel: float = 1.0
     budget_tokens: int | None = None
     shortage: Literal["error", "shrink"] = "error"
@@ -560,6 +566,9 @@ def validate(cfg: RunConfig) -> None:
             *_remote_checks(f"{k}.mono_paths", lc.mono_paths, lc.mono_format),
             (not any("://" in x for x in [*lc.pair_paths, *lc.pair_xx_paths]), f"{k}.pair_paths", "parallel pairs are read from local files only"),
             (lc.mono_per_parallel > 0, f"{k}.mono_per_parallel", "must be positive"),
+            (0 <= lc.switch_rate <= 1, f"{k}.switch_rate", "must be between 0 and 1"),
+            (lc.switch_rate == 0 or lc.lexicon is not None, f"{k}.lexicon", "switch_rate > 0 needs a lexicon"),
+            (lc.lexicon is None or "://" not in lc.lexicon, f"{k}.lexicon", "the lexicon is read from a local file only"),
             (
                 not lc.language_id or lang in LANGUAGE_ID,
                 f"{k}.language_id",
@@ -686,6 +695,8 @@ def _synth_defaults(raw: dict[str, Any], out_dir: str) -> dict[str, Any]:
     if isinstance(language, dict):
         language.setdefault("mono_paths", [str(files.mono(lang))])
         language.setdefault("pair_paths", [str(files.pairs(lang))])
+        if language.get("switch_rate"):
+            language.setdefault("lexicon", str(files.lexicon(lang)))
     if isinstance(raw.get("eval"), dict):
         for key, value in (("probes", files.probes), ("controls", files.controls), ("translation", files.translation)):
             raw["eval"].setdefault(key, str(value))

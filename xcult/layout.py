@@ -40,6 +40,9 @@ class SynthFiles:
     def pairs(self, lang: str) -> Path:
         return self.root / f"{lang}_en.tsv"
 
+    def lexicon(self, lang: str) -> Path:
+        return self.root / f"{lang}_lexicon.tsv"
+
     @property
     def translation(self) -> Path:
         return self.root / "translation.jsonl"

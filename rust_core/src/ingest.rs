@@ -8,6 +8,7 @@ use indicatif::ProgressBar;
 use rayon::prelude::*;
 
 use crate::bridge::render;
+use crate::codeswitch::{Lexicon, Switched};
 use crate::error::{Error, IoContext, Result};
 use crate::job::{BilingualJob, Dedup, DocSource, Engine, FilterSpec, OnError};
 use crate::minhash::{self, Lsh};
@@ -255,6 +256,8 @@ pub struct PairPools {
     pub en: Pool,
     pub xx: Pool,
     pub bridged: Pool,
+    /// Per pair, in pool order: what code-switching did to its bridged document.
+    pub switched: Vec<Switched>,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -263,6 +266,7 @@ pub fn pool_pairs(
     en_filter: &ScriptFilter,
     xx_filter: &ScriptFilter,
     tok: &TextTokenizer,
+    lexicon: Option<&Lexicon>,
     budget: Option<u64>,
     work: &Path,
     rec: &mut Recorder,
@@ -273,7 +277,8 @@ pub fn pool_pairs(
     let (mut en, mut xx, mut br) =
         (PoolWriter::create(work, "pair_en")?, PoolWriter::create(work, "pair_xx")?, PoolWriter::create(work, "bridged")?);
     let mut tokens = 0u64;
-    type Kept = [(String, Vec<u32>); 3];
+    let mut switched = Vec::new();
+    type Kept = ([(String, Vec<u32>); 3], Switched);
     stream(
         |sink| read_pairs(&job.pairs.paths, &job.pairs.format, engine.batch_bytes, sink),
         |batch| -> Outcomes<Kept> {
@@ -294,7 +299,13 @@ pub fn pool_pairs(
                         let (Filtered::Kept { text: e, .. }, Filtered::Kept { text: x, .. }) = (fe, fx) else {
                             return Outcome::Drop(reason.unwrap(), removed);
                         };
-                        let b = render(&job.template, &e, &x);
+                        let (b, n) = match (lexicon, &job.codeswitch) {
+                            (Some(lex), Some(cs)) => {
+                                let (se, sx, n) = lex.switch_pair(&e, &x, cs.rate, engine.seed, file, line);
+                                (render(&job.template, &se, &sx), n)
+                            }
+                            _ => (render(&job.template, &e, &x), Switched::default()),
+                        };
                         let mut ids = [Vec::new(), Vec::new(), Vec::new()];
                         for (text, out) in [&e, &x, &b].into_iter().zip(ids.iter_mut()) {
                             if let Err(err) = tok.encode_into(text, out) {
@@ -302,7 +313,7 @@ pub fn pool_pairs(
                             }
                         }
                         let [ie, ix, ib] = ids;
-                        Outcome::Keep([(e, ie), (x, ix), (b, ib)], removed)
+                        Outcome::Keep(([(e, ie), (x, ix), (b, ib)], n), removed)
                     })();
                     (file, line, outcome)
                 })
@@ -311,7 +322,7 @@ pub fn pool_pairs(
         |results| {
             stats.records_read += results.len() as u64;
             for (file, line, outcome) in results {
-                let Some(([(e, ie), (x, ix), (b, ib)], removed)) = settle(outcome, &mut stats, engine.on_error, rec)?
+                let Some((([(e, ie), (x, ix), (b, ib)], n), removed)) = settle(outcome, &mut stats, engine.on_error, rec)?
                 else {
                     continue;
                 };
@@ -323,6 +334,7 @@ pub fn pool_pairs(
                 en.push(&e, &ie, file, line)?;
                 xx.push(&x, &ix, file, line)?;
                 br.push(&b, &ib, file, line)?;
+                switched.push(n);
                 tokens += ie.len() as u64 + ix.len() as u64 + 2;
                 stats.documents_kept += 1;
             }
@@ -336,5 +348,5 @@ pub fn pool_pairs(
             Ok(true)
         },
     )?;
-    Ok((PairPools { en: en.finish()?, xx: xx.finish()?, bridged: br.finish()? }, stats))
+    Ok((PairPools { en: en.finish()?, xx: xx.finish()?, bridged: br.finish()?, switched }, stats))
 }

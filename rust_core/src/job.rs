@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use crate::codeswitch::CodeSwitchSpec;
 use crate::readers::{DocFormat, PairFormat, Shard};
 use crate::tokenize::TokenizerImpl;
 
@@ -121,6 +122,9 @@ pub struct BilingualJob {
     pub en_filter: FilterSpec,
     pub xx_filter: FilterSpec,
     pub template: String,
+    /// Code-switch each half of a bridged pair through a lexicon (`codeswitch.rs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub codeswitch: Option<CodeSwitchSpec>,
     pub mono_per_parallel: f64,
     pub budget_tokens: Option<u64>,
     pub shortage: Shortage,

@@ -3,6 +3,7 @@ pub mod bm25;
 pub mod bpe;
 pub mod bridge;
 pub mod chunk;
+pub mod codeswitch;
 pub mod datastore;
 pub mod error;
 pub mod hash;

@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
+use crate::codeswitch::Lexicon;
 use crate::bridge::{check_template, min_pair_distance, order_with, order_without, Unit};
 use crate::error::{Error, IoContext, Result};
 use crate::ingest::{pool_docs, pool_pairs, DocFilter, Recorder};
@@ -15,7 +16,7 @@ use crate::job::{BilingualJob, MonolingualJob, Shortage};
 use crate::output::write_output;
 use crate::pool::Pool;
 use crate::script::ScriptFilter;
-use crate::stats::{tokenizer_stats, InputStats, Selection, StageStats};
+use crate::stats::{tokenizer_stats, CodeSwitchStats, InputStats, Selection, StageStats};
 use crate::tokenize::TextTokenizer;
 
 fn progress(enabled: bool, label: &str) -> ProgressBar {
@@ -94,6 +95,7 @@ pub fn run_monolingual(job: &MonolingualJob) -> Result<StageStats> {
             language: job.language.clone(),
             inputs: BTreeMap::from([("documents".to_owned(), stats)]),
             selection: None,
+            codeswitch: None,
             outputs: vec![out],
             tokenizer: tokenizer_stats(&tok),
             seconds: start.elapsed().as_secs_f64(),
@@ -173,6 +175,13 @@ pub fn run_bilingual(job: &BilingualJob) -> Result<StageStats> {
     }
     let en_filter = ScriptFilter::new(&job.en_filter.keep_scripts, job.en_filter.min_chars, "prep.english.keep_scripts")?;
     let xx_filter = DocFilter::new(&job.xx_filter, &format!("prep.languages.{lang}"))?;
+    let lexicon = match &job.codeswitch {
+        Some(cs) if !(0.0..=1.0).contains(&cs.rate) => {
+            return Err(Error::config(format!("prep.languages.{lang}.switch_rate"), "must be between 0 and 1"))
+        }
+        Some(cs) => Some(Lexicon::read(&cs.lexicon)?),
+        None => None,
+    };
     let tok = TextTokenizer::load(&engine.tokenizer.path, &engine.tokenizer.eod, engine.tokenizer.implementation)?;
     std::fs::create_dir_all(&job.out_dir).at(&job.out_dir)?;
     let work = tempfile_dir(&job.out_dir)?;
@@ -181,7 +190,7 @@ pub fn run_bilingual(job: &BilingualJob) -> Result<StageStats> {
     let r = job.mono_per_parallel;
     thread_pool(engine.threads)?.install(|| {
         let par_budget = job.budget_tokens.map(|b| (b as f64 / (1.0 + r)).ceil() as u64);
-        let (pairs, pair_stats) = pool_pairs(job, &en_filter, &xx_filter.script, &tok, par_budget, &work, &mut rec, &bar)?;
+        let (pairs, pair_stats) = pool_pairs(job, &en_filter, &xx_filter.script, &tok, lexicon.as_ref(), par_budget, &work, &mut rec, &bar)?;
         let pair_tokens = |k: usize| -> u64 { (0..k).map(|i| doc_tokens(&pairs.en, i) + doc_tokens(&pairs.xx, i)).sum() };
         let mut n_pairs = pairs.en.entries.len();
         let mut par_tokens = pair_tokens(n_pairs);
@@ -235,6 +244,16 @@ pub fn run_bilingual(job: &BilingualJob) -> Result<StageStats> {
             ratio_mono_per_parallel: mono_tokens as f64 / par_tokens as f64,
             shrunk,
         };
+        let codeswitch = job.codeswitch.as_ref().zip(lexicon.as_ref()).map(|(cs, lex)| {
+            let used = &pairs.switched[..n_pairs];
+            CodeSwitchStats {
+                lexicon: cs.lexicon.display().to_string(),
+                lexicon_entries: lex.entries,
+                rate: cs.rate,
+                words_listed: used.iter().map(|n| u64::from(n.listed)).sum(),
+                words_switched: used.iter().map(|n| u64::from(n.replaced)).sum(),
+            }
+        });
         let sources = || (paths_as_strings(&job.mono.paths), paths_as_strings(&job.pairs.paths));
         let mut outputs = Vec::new();
         for setting in ["with", "without"] {
@@ -260,6 +279,7 @@ pub fn run_bilingual(job: &BilingualJob) -> Result<StageStats> {
             language: lang.clone(),
             inputs: BTreeMap::from([("monolingual".to_owned(), mono_stats), ("parallel".to_owned(), pair_stats)]),
             selection: Some(selection),
+            codeswitch,
             outputs,
             tokenizer: tokenizer_stats(&tok),
             seconds: start.elapsed().as_secs_f64(),

@@ -20,6 +20,16 @@ pub struct InputStats {
     pub stopped_at_budget: bool,
 }
 
+#[derive(Debug, Serialize)]
+pub struct CodeSwitchStats {
+    pub lexicon: String,
+    pub lexicon_entries: u64,
+    pub rate: f64,
+    /// Words of both halves found in the lexicon, and those replaced.
+    pub words_listed: u64,
+    pub words_switched: u64,
+}
+
 #[derive(Debug, Default, Serialize)]
 pub struct OutputStats {
     pub name: String,
@@ -62,6 +72,9 @@ pub struct StageStats {
     pub language: String,
     pub inputs: BTreeMap<String, InputStats>,
     pub selection: Option<Selection>,
+    /// What code-switching did to the selected pairs' bridged documents.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub codeswitch: Option<CodeSwitchStats>,
     pub outputs: Vec<OutputStats>,
     pub tokenizer: TokenizerStats,
     pub seconds: f64,

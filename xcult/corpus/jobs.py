@@ -55,7 +55,8 @@ def input_paths(cfg: RunConfig, unit: str) -> list[str]:
     if unit == ENGLISH:
         return local_files(cfg, cfg.prep.english.paths)
     lc = cfg.language(unit)
-    return [*local_files(cfg, lc.mono_paths), *lc.pair_paths, *lc.pair_xx_paths]
+    lexicon = [lc.lexicon] if lc.switch_rate > 0 and lc.lexicon else []
+    return [*local_files(cfg, lc.mono_paths), *lc.pair_paths, *lc.pair_xx_paths, *lexicon]
 
 
 def _docs(cfg: RunConfig, paths: list[str], fmt: str, field: str) -> dict[str, Any]:
@@ -104,6 +105,7 @@ def job(cfg: RunConfig, unit: str, tokenizer_path: Path, out_dir: Path, progress
         "en_filter": {"keep_scripts": en_scripts, "min_chars": lc.en_min_chars},
         "xx_filter": _filter(cfg.keep_scripts(unit), lc.min_chars, unit, lc.language_id, lc.dedup),
         "template": cfg.template(unit),
+        **({"codeswitch": {"lexicon": lc.lexicon, "rate": lc.switch_rate}} if lc.switch_rate > 0 else {}),
         "mono_per_parallel": lc.mono_per_parallel,
         "budget_tokens": lc.budget_tokens,
         "shortage": lc.shortage,

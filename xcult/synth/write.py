@@ -8,6 +8,8 @@ and ground truth under `<out_dir>/synth/`:
   only through what a model relates on its own;
 - probes/<tier>-culture-cloze_{en,<lang>}.json: 4-option cloze probes, one culture per
   tier; controls/: the same questions asked of another community (swapped control);
+- <lang>_lexicon.tsv: every English word and its native word (code-switched bridges:
+  `prep.languages.<lang>.switch_rate`);
 - translation.jsonl: held-out parallel pairs for the translation diagnostic;
 - planted.parquet: every probed fact with its planted document count in each corpus
   (`planted_native` monolingual documents, plus `planted_pairs` parallel pairs);
@@ -189,6 +191,8 @@ def run_synth(cfg: RunConfig, force: bool = False) -> dict:
     _write_lines(files.english, (json.dumps({"text": d}, ensure_ascii=False) for d in en_docs))
     _write_lines(files.mono(lang), (json.dumps({"text": d}, ensure_ascii=False) for d in xx_docs))
     _write_lines(files.pairs(lang), (f"{e}\t{x}" for e, x in pairs))
+    # The bilingual lexicon (code-switched bridges): every English word and its native word.
+    _write_lines(files.lexicon(lang), (f"{w}\t{x}" for w, x in sorted(world.lexicon.items()) if w != x))
     _write_lines(files.translation, (json.dumps(h, ensure_ascii=False) for h in heldout))
 
     rows = []
