@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
+import polars as pl
 import pytest
 from click.testing import CliRunner
 
+from xcult import layout
 from xcult.cli import main
+from xcult.config import load_config
 from xcult.errors import ConfigError
-from xcult.sweep import parse_value, plan
+from xcult.sweep import parse_value, plan, pool_seeds
 
 BASE = """
 [experiment]
@@ -65,3 +69,43 @@ def test_sweep_runs_each_world_and_resumes(tmp_path):
     assert {d: (out / d / "synth" / "stats.json").stat().st_mtime_ns for d in dirs} == stamp
     assert all("current" in (out / d / "run.log").read_text() for d in dirs)
     assert json.loads((out / dirs[0] / "synth" / "config.json").read_text())["experiment"]["seed"] == 1
+
+
+def _predictions(rng, n: int, acc_with: float, acc_without: float) -> pl.DataFrame:
+    """Predictions of one run: culture `low` (bo), English and native questions, steps 0
+    and 10 in both settings and a step 20 only `with` reached (not a shared checkpoint)."""
+    rows = []
+    for setting, acc in (("with", acc_with), ("without", acc_without)):
+        for step in (0, 10, 20) if setting == "with" else (0, 10):
+            for lang in ("en", "bo"):
+                for item in range(n):
+                    p = acc if step == 10 else 0.0  # other steps all wrong
+                    rows.append({"setting": setting, "step": step, "culture": "low", "lang": lang, "item": item, "correct": bool(rng.random() < p)})
+    return pl.DataFrame(rows)
+
+
+def test_pooled_gap_counts_every_seeds_items_at_the_final_shared_step(tmp_path):
+    base = tmp_path / "base.toml"
+    base.write_text(BASE.replace("{out}", str(tmp_path / "unused")))
+    runs = plan(base, [], ['synth.templates=1;2'], [5, 6], tmp_path / "sweep")
+    rng = np.random.default_rng(0)
+    expected = {}
+    for r, (aw, awo) in zip(runs, [(0.9, 0.2), (0.6, 0.5), (0.3, 0.3), (0.5, 0.5)]):
+        pred = _predictions(rng, 40, aw, awo)
+        path = layout.of(load_config(r.config)).eval_table("predictions")
+        path.parent.mkdir(parents=True)
+        pred.write_parquet(path)
+        at10 = pred.filter(pl.col("step") == 10)
+        point = expected.setdefault(r.overrides["synth.templates"], {"with": [], "without": []})
+        for s in ("with", "without"):
+            point[s] += at10.filter((pl.col("setting") == s) & (pl.col("lang") == "en"))["correct"].to_list()
+    pooled = pool_seeds(runs, tmp_path / "sweep", n_boot=500)
+    assert (tmp_path / "sweep" / "pooled.parquet").is_file()
+    assert sorted(pooled["point"].unique()) == ["templates=1", "templates=2"]
+    for templates, point in expected.items():
+        row = pooled.filter((pl.col("point") == f"templates={templates}") & (pl.col("direction") == "bo->en")).row(0, named=True)
+        assert row["seeds"] == "5,6" and row["n"] == 80
+        assert row["acc_with"] == pytest.approx(np.mean(point["with"])) and row["acc_without"] == pytest.approx(np.mean(point["without"]))
+        assert row["ci_low"] < row["gap"] < row["ci_high"]
+    first = pooled.filter((pl.col("point") == "templates=1") & (pl.col("direction") == "bo->en")).row(0, named=True)
+    assert first["ci_low"] > 0.1  # seeds 5 and 6 of templates=1 gain +0.7 and +0.1: pooled ~+0.4

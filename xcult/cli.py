@@ -379,8 +379,8 @@ def sweep(config: Path, sets, grids, seeds, out, jobs, dry_run) -> None:
     from rich.console import Console
 
     from xcult.config import load_config
-    from xcult.eval.summary import sweep_view
-    from xcult.sweep import collect, default_jobs, execute, plan
+    from xcult.eval.summary import pooled_view, sweep_view
+    from xcult.sweep import collect, default_jobs, execute, plan, pool_seeds
 
     base = load_config(config)
     seed_list = [int(x) for x in seeds.split(",")] if seeds else [base.experiment.seed]
@@ -397,6 +397,9 @@ def sweep(config: Path, sets, grids, seeds, out, jobs, dry_run) -> None:
     if not summary.is_empty():
         Console().print(sweep_view(summary))
         click.echo(f"summary: {out / 'summary.parquet'}")
+    if len(seed_list) > 1 and not (pooled := pool_seeds(runs, out)).is_empty():
+        Console().print(pooled_view(pooled))
+        click.echo(f"pooled: {out / 'pooled.parquet'}")
     failed = [k for k, c in codes.items() if c != 0]
     if failed:
         raise click.ClickException(f"{len(failed)} runs failed: {', '.join(failed)} (their run.log says why; run the sweep again to resume)")

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
 import polars as pl
 
 from xcult import layout
@@ -69,10 +70,13 @@ def set_key(raw: dict, dotted: str, value: Any) -> None:
     node[last] = value
 
 
+def _point(overrides: dict[str, Any]) -> str:
+    """A grid point's label: its override values."""
+    return re.sub(r"[^\w=.,-]+", "-", "_".join(f"{k.split('.')[-1]}={v}" for k, v in overrides.items()))
+
+
 def _label(overrides: dict[str, Any], seed: int) -> str:
-    parts = [f"{k.split('.')[-1]}={v}" for k, v in overrides.items()]
-    text = "_".join(parts + [f"seed={seed}"])
-    return re.sub(r"[^\w=.,-]+", "-", text)
+    return "_".join(x for x in (_point(overrides), f"seed={seed}") if x)
 
 
 def plan(base: Path, sets: list[str], grids: list[str], seeds: list[int], out: Path) -> list[SweepRun]:
@@ -149,3 +153,38 @@ def collect(runs: list[SweepRun], out: Path) -> pl.DataFrame:
     summary = pl.concat(frames, how="diagonal")
     write_parquet_atomic(out / "summary.parquet", summary)
     return summary
+
+
+def pool_seeds(runs: list[SweepRun], out: Path, n_boot: int = 10_000) -> pl.DataFrame:
+    """Per grid point (the runs that differ only in seed), each culture x direction's
+    items of every finished seed at that run's final checkpoint, paired within a seed:
+    the several-seed gap a single seed's CI cannot give. Items of different seeds count
+    as independent (each seed draws its own world and model); written to
+    <out>/pooled.parquet."""
+    from xcult.eval.transfer import final_pairs
+    from xcult.stats import mcnemar_exact, paired_bootstrap_ci
+
+    groups: dict[str, list[SweepRun]] = {}
+    for r in runs:
+        groups.setdefault(_point(r.overrides), []).append(r)
+    rows = []
+    for point, members in groups.items():
+        cells: dict[tuple[str, str], list[tuple[int, Any, Any]]] = {}
+        for r in members:
+            path = layout.of(load_config(r.config)).eval_table("predictions")
+            if path.is_file():
+                for key, (a, b) in final_pairs(pl.read_parquet(path)).items():
+                    cells.setdefault(key, []).append((r.seed, a, b))
+        for (culture, direction), parts in sorted(cells.items()):
+            a = np.concatenate([x for _, x, _ in parts])
+            b = np.concatenate([y for _, _, y in parts])
+            lo, hi = paired_bootstrap_ci(a, b, n_boot)
+            rows.append(
+                {"point": point or "base", "culture": culture, "direction": direction, "seeds": ",".join(str(s) for s, _, _ in parts),
+                 "n": len(a), "acc_with": float(a.mean()), "acc_without": float(b.mean()), "gap": float(a.mean() - b.mean()),
+                 "ci_low": lo, "ci_high": hi, "p_mcnemar": mcnemar_exact(a, b)}
+            )
+    pooled = pl.DataFrame(rows)
+    if not pooled.is_empty():
+        write_parquet_atomic(out / "pooled.parquet", pooled)
+    return pooled

@@ -32,4 +32,7 @@ def print_summary(cfg: RunConfig, stats: dict[str, dict[str, Any]]) -> None:
             )
     c = Console()
     c.print(t)
+    for unit, s in stats.items():
+        if cs := s.get("codeswitch"):
+            c.print(f"{unit}/with: code-switched {cs['words_switched']:,} of {cs['words_listed']:,} lexicon words (rate {cs['rate']})")
     c.print(f"manifest: {layout.of(cfg).manifest}")

@@ -80,6 +80,16 @@ def sweep_view(summary: pl.DataFrame) -> Table:
     return t
 
 
+def pooled_view(pooled: pl.DataFrame) -> Table:
+    """One row per grid point x culture x direction: the gap over all seeds' items."""
+    t = Table(title="sweep: transfer gap pooled over seeds (final checkpoints)")
+    for c in ("point", "culture", "dir", "n", "gap", "95% CI", "p"):
+        t.add_column(c, overflow="fold")
+    for r in pooled.sort("point", "culture", "direction").iter_rows(named=True):
+        t.add_row(r["point"], r["culture"], r["direction"], str(r["n"]), f"{r['gap']:+.3f}", f"[{r['ci_low']:+.3f},{r['ci_high']:+.3f}]", f"{r['p_mcnemar']:.3f}")
+    return t
+
+
 def diagnostics_line(diag: pl.DataFrame) -> str:
     """Final-checkpoint translation and alignment, with vs without bridges, in two lines."""
     last = diag.filter(pl.col("step") == diag["step"].max())

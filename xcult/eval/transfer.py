@@ -55,6 +55,18 @@ def transfer_table(pred: pl.DataFrame, n_boot: int = 10_000, alpha: float = 0.05
     return pl.DataFrame(rows, schema_overrides={"step": pl.Int64})
 
 
+def final_pairs(pred: pl.DataFrame) -> dict[tuple[str, str], tuple[np.ndarray, np.ndarray]]:
+    """Per (culture, direction): items right with and without bridges at the last step
+    both settings reached (the main table's checkpoint), in item order."""
+    out = {}
+    for (culture, lang), g in pred.group_by("culture", "lang", maintain_order=True):
+        shared = set(g.filter(pl.col("setting") == "with")["step"]) & set(g.filter(pl.col("setting") == "without")["step"])
+        if shared:
+            step = max(shared)
+            out[(culture, direction(_native_lang(pred, culture), lang))] = (_correct(g, "with", step), _correct(g, "without", step))
+    return out
+
+
 def main_table(transfer: pl.DataFrame, alpha: float = 0.05) -> pl.DataFrame:
     """The paper's main table: per culture and direction, the final shared checkpoint.
     `p_holm` corrects the McNemar p-values for the table's culture x direction family
