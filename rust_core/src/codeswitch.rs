@@ -109,9 +109,9 @@ fn switch(text: &str, table: &HashMap<String, Vec<String>>, rate: f64, rng: &mut
         let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
         let (word, tail) = rest.split_at(end);
         rest = tail;
-        let core = word.trim_matches(is_punct);
         let found = table.get(word).map(|t| ("", t, "")).or_else(|| {
-            let start = word.find(core).unwrap_or(0);
+            let start = word.len() - word.trim_start_matches(is_punct).len();
+            let core = word[start..].trim_end_matches(is_punct);
             let (pre, post) = (&word[..start], &word[start + core.len()..]);
             (!core.is_empty())
                 .then(|| table.get(core).or_else(|| table.get(&core.to_lowercase())))
