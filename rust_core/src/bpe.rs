@@ -11,7 +11,11 @@
 //! exactly one merge from tokens of lower rank, and encodes to itself; `from_model`
 //! checks this and declines otherwise (the reference then encodes).
 use daachorse::{DoubleArrayAhoCorasick, DoubleArrayAhoCorasickBuilder, MatchKind};
+use std::borrow::Cow;
+
 use rustc_hash::FxHashMap;
+
+use crate::tokenizer_file::BpeModel;
 
 /// No shorter prefix token.
 const NONE: u32 = u32::MAX;
@@ -45,48 +49,54 @@ pub struct Scratch {
 }
 
 impl BytePairEncoder {
-    /// From tokenizer.json's `model` (type BPE, no subword prefix or suffix) and the
-    /// byte-level alphabet. `Err` says what is malformed; `Ok(None)` means a
-    /// well-formed vocabulary this does not reproduce (see the module comment).
-    pub fn from_model(model: &serde_json::Value, byte_chars: &[char; 256]) -> Result<Option<Self>, String> {
+    /// From a byte-level BPE model (no subword prefix or suffix) and the byte-level
+    /// alphabet. `Err` says what is malformed; `Ok(None)` means a well-formed vocabulary
+    /// this does not reproduce (see the module comment).
+    pub fn from_model(model: &BpeModel<'_>, byte_chars: &[char; 256]) -> Result<Option<Self>, String> {
         // The byte-level alphabet lies below U+0200: a table, not a map.
         let mut char_byte = [u16::MAX; 512];
         for (b, &c) in byte_chars.iter().enumerate() {
             *char_byte.get_mut(c as usize).ok_or("the byte-level alphabet reaches past U+01FF")? = b as u16;
         }
-        let to_bytes = |token: &str| -> Result<Vec<u8>, String> {
-            token
-                .chars()
-                .map(|c| char_byte.get(c as usize).and_then(|&b| u8::try_from(b).ok()).ok_or_else(|| format!("token {token:?} is not byte-level")))
-                .collect()
+        let to_bytes = |token: &str, out: &mut Vec<u8>| -> Result<(), String> {
+            for c in token.chars() {
+                out.push(char_byte.get(c as usize).and_then(|&b| u8::try_from(b).ok()).ok_or_else(|| format!("token {token:?} is not byte-level"))?);
+            }
+            Ok(())
         };
-        let vocab_json = model["vocab"].as_object().ok_or("model has no vocab")?;
-        let mut vocab: FxHashMap<Vec<u8>, u32> = FxHashMap::default();
-        vocab.reserve(vocab_json.len());
-        for (token, id) in vocab_json {
-            let id = id.as_u64().filter(|&id| id < NONE as u64).ok_or_else(|| format!("token {token:?} has no 32-bit id"))? as u32;
-            vocab.insert(to_bytes(token)?, id);
+        // Every token's bytes in one buffer, then borrowed: no allocation per token.
+        let mut bytes = Vec::with_capacity(model.vocab.iter().map(|(t, _)| t.len()).sum());
+        let mut ends = Vec::with_capacity(model.vocab.len());
+        for (token, id) in &model.vocab {
+            if *id == NONE {
+                return Err(format!("token {token:?} has no 32-bit id"));
+            }
+            to_bytes(token, &mut bytes)?;
+            ends.push(bytes.len());
         }
-        if vocab.contains_key(&b""[..]) {
+        let tokens: Vec<(&[u8], u32)> = (0..ends.len()).map(|i| (&bytes[if i == 0 { 0 } else { ends[i - 1] }..ends[i]], model.vocab[i].1)).collect();
+        if tokens.iter().any(|(t, _)| t.is_empty()) {
             return Ok(None); // an empty token
         }
         // The matcher (the longest part of the build; faster from sorted patterns) is
         // built while the merges are read.
-        let (longest, merges) = std::thread::scope(|s| {
+        let (longest, vocab, merges) = std::thread::scope(|s| {
             let longest = s.spawn(|| {
-                let mut patterns: Vec<(&[u8], u32)> = vocab.iter().map(|(t, &id)| (t.as_slice(), id)).collect();
+                let mut patterns = tokens.clone();
                 patterns.sort_unstable();
                 DoubleArrayAhoCorasickBuilder::new().match_kind(MatchKind::LeftmostLongest).build_with_values(patterns)
             });
-            let merges = merges_in_rank_order(model, &to_bytes, &vocab);
-            (longest.join().expect("building the token matcher panicked"), merges)
+            let vocab: FxHashMap<&[u8], u32> = tokens.iter().copied().collect();
+            let merges = merges_in_rank_order(&model.merges, &to_bytes, &vocab);
+            (longest.join().expect("building the token matcher panicked"), vocab, merges)
         });
+        // A token listed twice fails the matcher's build.
         let (Ok(longest), merges) = (longest, merges?) else { return Ok(None) };
-        let ids = vocab.values().max().map_or(0, |&m| m as usize + 1);
+        let ids = tokens.iter().map(|&(_, id)| id).max().map_or(0, |m| m as usize + 1);
         let mut rank = vec![NONE; ids];
         let (mut split, mut id) = (Vec::with_capacity(256 + merges.len()), Vec::with_capacity(256 + merges.len()));
         for b in 0..=255u8 {
-            let v = *vocab.get(&vec![b]).ok_or_else(|| format!("byte {b} has no token"))?;
+            let v = *vocab.get(&[b][..]).ok_or_else(|| format!("byte {b} has no token"))?;
             rank[v as usize] = b as u32;
             split.push((b as u32, b as u32));
             id.push(v);
@@ -105,13 +115,13 @@ impl BytePairEncoder {
             id.push(new);
         }
         let mut bpe = BytePairEncoder { longest, rank, len: vec![0; ids], next_prefix: vec![NONE; ids], split, id, pairs, whole: None };
-        for (token, &v) in &vocab {
+        for &(token, v) in &tokens {
             bpe.len[v as usize] = token.len() as u32;
             bpe.next_prefix[v as usize] = bpe.longest_prefix(&token[..token.len() - 1]).unwrap_or(NONE);
         }
         // Backtracking is exact only if every token BPE can produce encodes to itself.
         let mut scratch = Scratch::default();
-        for (token, &v) in &vocab {
+        for &(token, v) in &tokens {
             if bpe.rank[v as usize] != NONE {
                 bpe.backtrack(token, &mut scratch);
                 if scratch.ranks != [bpe.rank[v as usize]] {
@@ -119,7 +129,7 @@ impl BytePairEncoder {
                 }
             }
         }
-        bpe.whole = (model["ignore_merges"] == true).then(|| vocab.into_iter().map(|(t, id)| (t.into_boxed_slice(), id)).collect());
+        bpe.whole = model.ignore_merges.then(|| tokens.iter().map(|&(t, id)| (t.into(), id)).collect());
         Ok(Some(bpe))
     }
 
@@ -210,27 +220,26 @@ impl BytePairEncoder {
 
 /// The merges as (left, right, merged) ids in rank order. A pair listed twice keeps its
 /// last rank, as HF's merge map (collected from the list) does.
-fn merges_in_rank_order(model: &serde_json::Value, to_bytes: &dyn Fn(&str) -> Result<Vec<u8>, String>, vocab: &FxHashMap<Vec<u8>, u32>) -> Result<Vec<(u32, u32, u32)>, String> {
-    let list = model["merges"].as_array().ok_or("model has no merges")?;
+fn merges_in_rank_order(
+    list: &[(Cow<'_, str>, Cow<'_, str>)],
+    to_bytes: &dyn Fn(&str, &mut Vec<u8>) -> Result<(), String>,
+    vocab: &FxHashMap<&[u8], u32>,
+) -> Result<Vec<(u32, u32, u32)>, String> {
     let mut merges = Vec::with_capacity(list.len());
     let mut at: FxHashMap<(u32, u32), usize> = FxHashMap::default();
     at.reserve(list.len());
-    for (rank, merge) in list.iter().enumerate() {
-        // `["a", "b"]` (tokenizers ≥ 0.20) or `"a b"`.
-        let (a, b) = match merge {
-            serde_json::Value::Array(p) if p.len() == 2 => (p[0].as_str(), p[1].as_str()),
-            serde_json::Value::String(s) => s.split_once(' ').map_or((None, None), |(a, b)| (Some(a), Some(b))),
-            _ => (None, None),
-        };
-        let (Some(a), Some(b)) = (a, b) else { return Err(format!("merge {rank} is malformed: {merge}")) };
-        let (mut a, b) = (to_bytes(a)?, to_bytes(b)?);
+    let mut joined = Vec::new();
+    for (rank, (a, b)) in list.iter().enumerate() {
+        joined.clear();
+        to_bytes(a, &mut joined)?;
+        let cut = joined.len();
+        to_bytes(b, &mut joined)?;
         let lookup = |t: &[u8]| vocab.get(t).copied().ok_or_else(|| format!("merge {rank}: {t:?} is not in the vocabulary"));
-        let (left, right) = (lookup(&a)?, lookup(&b)?);
-        a.extend_from_slice(&b);
+        let (left, right, new) = (lookup(&joined[..cut])?, lookup(&joined[cut..])?, lookup(&joined)?);
         if let Some(earlier) = at.insert((left, right), merges.len()) {
             merges[earlier] = (NONE, NONE, NONE);
         }
-        merges.push((left, right, lookup(&a)?));
+        merges.push((left, right, new));
     }
     merges.retain(|m| m.0 != NONE);
     Ok(merges)

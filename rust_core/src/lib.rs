@@ -23,6 +23,7 @@ pub mod script;
 pub mod stats;
 pub mod tables;
 pub mod tokenize;
+pub mod tokenizer_file;
 
 #[cfg(feature = "python")]
 mod python;

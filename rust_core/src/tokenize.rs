@@ -20,7 +20,8 @@ use unicode_normalization::{is_nfc_quick, IsNormalized, UnicodeNormalization};
 use crate::bpe::{BytePairEncoder, Scratch};
 use crate::error::{Error, Result};
 use crate::piece_cache::PieceCache;
-use crate::pretokenize::{split_qwen2, QWEN2_PATTERN};
+use crate::pretokenize::split_qwen2;
+use crate::tokenizer_file::TokenizerFile;
 
 /// Which implementation encodes documents.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -74,102 +75,40 @@ fn byte_chars() -> [char; 256] {
     map
 }
 
-/// True when tokenizer.json is NFC (or no normalizer) → Split(Qwen2 pattern,
-/// Isolated) → ByteLevel without its own regex → plain byte-level BPE, adding no
-/// special tokens: the pipeline the fast path reproduces.
-fn fast_path_applies(json: &serde_json::Value) -> bool {
-    use serde_json::json;
-    let normalizer_ok = matches!(json.get("normalizer"), None | Some(serde_json::Value::Null))
-        || json["normalizer"] == json!({"type": "NFC"});
-    let pre = &json["pre_tokenizer"];
-    let pre_ok = pre["type"] == "Sequence"
-        && pre["pretokenizers"].as_array().is_some_and(|p| {
-            p.len() == 2
-                && p[0]["type"] == "Split"
-                && p[0]["pattern"]["Regex"] == QWEN2_PATTERN
-                && p[0]["behavior"] == "Isolated"
-                && p[0]["invert"] == false
-                && p[1]["type"] == "ByteLevel"
-                && p[1]["add_prefix_space"] == false
-                && p[1]["use_regex"] == false
-        });
-    let m = &json["model"];
-    let empty = |v: &serde_json::Value| v.is_null() || v == "";
-    let model_ok = m["type"] == "BPE"
-        && m["dropout"].is_null()
-        && m["byte_fallback"] != true
-        && empty(&m["continuing_subword_prefix"])
-        && empty(&m["end_of_word_suffix"]);
-    let post_ok = json["post_processor"].is_null() || json["post_processor"]["type"] == "ByteLevel";
-    normalizer_ok && pre_ok && model_ok && post_ok
-}
-
-/// The vocabulary facts the reference reports, read from a BPE tokenizer.json as
-/// `tokenizers` (0.23) reads them: an added token takes the model's id for its text if
-/// there is one, else the next id from the model's vocabulary size on, in file order
-/// (the ids written in the file are not used); empty and repeated texts are skipped.
-struct Vocabulary<'a> {
-    model: &'a serde_json::Map<String, serde_json::Value>,
-    added: rustc_hash::FxHashMap<&'a str, u32>,
-}
-
-impl<'a> Vocabulary<'a> {
-    fn read(json: &'a serde_json::Value) -> Self {
-        let model = json["model"]["vocab"].as_object().expect("checked by the fast path");
-        let mut added = rustc_hash::FxHashMap::default();
-        let mut next = model.len() as u32;
-        for content in json["added_tokens"].as_array().into_iter().flatten().filter_map(|t| t["content"].as_str()) {
-            if content.is_empty() || added.contains_key(content) {
-                continue;
-            }
-            let id = model.get(content).and_then(|id| id.as_u64()).map_or_else(
-                || {
-                    next += 1;
-                    next - 1
-                },
-                |id| id as u32,
-            );
-            added.insert(content, id);
-        }
-        Vocabulary { model, added }
-    }
-
-    fn id(&self, token: &str) -> Option<u32> {
-        self.added.get(token).copied().or_else(|| self.model.get(token).and_then(|id| id.as_u64()).map(|id| id as u32))
-    }
-
-    /// `Tokenizer::get_vocab_size(true)`.
-    fn size(&self) -> usize {
-        self.model.len() + self.added.keys().filter(|t| !self.model.contains_key(**t)).count()
-    }
-}
-
 impl TextTokenizer {
     /// Loads a tokenizer.json. `eod` names the end-of-document token.
     pub fn load(path: &Path, eod: &str, implementation: TokenizerImpl) -> Result<Self> {
         let err = |message: String| Error::Tokenizer { path: path.to_path_buf(), message };
         let text = std::fs::read_to_string(path).map_err(|e| err(format!("cannot read: {e}")))?;
-        let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| err(format!("not JSON: {e}")))?;
-        let bpe = if implementation == TokenizerImpl::Auto && fast_path_applies(&json) {
-            BytePairEncoder::from_model(&json["model"], &byte_chars()).map_err(|e| err(format!("model: {e}")))?
-        } else {
-            None
-        };
         let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-        let Some(bpe) = bpe else {
+        let fast = if implementation == TokenizerImpl::Auto { Self::load_fast(&text, eod).map_err(err)? } else { None };
+        let Some((fast, eod, vocab_size)) = fast else {
             let hf = Tokenizer::from_str(&text).map_err(|e| err(format!("cannot load: {e}")))?;
             let eod_id = hf.token_to_id(eod).ok_or_else(|| err(format!("has no end-of-document token {eod:?}")))?;
             let vocab_size = hf.get_vocab_size(true);
             return Ok(TextTokenizer { hf: OnceLock::from(Ok(hf)), json: String::new(), fast: None, eod: eod_id, vocab_size, path: path.to_path_buf(), id });
         };
-        let vocab = Vocabulary::read(&json);
-        let eod_id = vocab.id(eod).ok_or_else(|| err(format!("has no end-of-document token {eod:?}")))?;
-        let fast = FastPath {
-            nfc: json["normalizer"]["type"] == "NFC",
-            added: AhoCorasick::new(vocab.added.keys()).expect("added tokens"),
-            bpe,
+        Ok(TextTokenizer { hf: OnceLock::new(), json: text, fast: Some(fast), eod, vocab_size, path: path.to_path_buf(), id })
+    }
+
+    /// The fast path with the end-of-document id and the vocabulary size, or `None` where
+    /// the file is valid JSON in a shape the fast path does not reproduce.
+    fn load_fast(text: &str, eod: &str) -> std::result::Result<Option<(FastPath, u32, usize)>, String> {
+        let file: TokenizerFile = match serde_json::from_str(text) {
+            Ok(file) => file,
+            Err(e) if serde_json::from_str::<serde::de::IgnoredAny>(text).is_err() => return Err(format!("not JSON: {e}")),
+            Err(_) => return Ok(None),
         };
-        Ok(TextTokenizer { hf: OnceLock::new(), json: text, fast: Some(fast), eod: eod_id, vocab_size: vocab.size(), path: path.to_path_buf(), id })
+        if !file.fast_path_applies() {
+            return Ok(None);
+        }
+        let model = file.bpe().map_err(|e| format!("model: {e}"))?;
+        let Some(bpe) = BytePairEncoder::from_model(&model, &byte_chars()).map_err(|e| format!("model: {e}"))? else { return Ok(None) };
+        let (added, vocab_size) = file.added(&model);
+        let eod_id = added.get(eod).copied().or_else(|| model.vocab.iter().find(|(t, _)| t == eod).map(|&(_, id)| id));
+        let eod_id = eod_id.ok_or_else(|| format!("has no end-of-document token {eod:?}"))?;
+        let fast = FastPath { nfc: file.nfc(), added: AhoCorasick::new(added.keys()).expect("added tokens"), bpe };
+        Ok(Some((fast, eod_id, vocab_size)))
     }
 
     fn hf(&self) -> Result<&Tokenizer> {
@@ -245,6 +184,7 @@ impl TextTokenizer {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::pretokenize::QWEN2_PATTERN;
 
     /// A Qwen2-shaped tokenizer.json with a tiny byte-level vocabulary: every byte,
     /// a few merges, and the Qwen special tokens.
@@ -385,6 +325,29 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn merges_written_as_strings_and_escaped_tokens_load_the_fast_path() {
+        // tokenizers < 0.20 writes a merge as "a b"; `"` and `\\` are escaped in JSON, so
+        // those tokens are not borrowed from the file's text.
+        let dir = tempfile::tempdir().unwrap();
+        let merges = [("\"", "h"), ("h", "e"), ("\\", "\\"), ("\"h", "e")];
+        let path = tiny_qwen_with(dir.path(), &merges);
+        let mut json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        json["model"]["merges"] = merges.iter().map(|(a, b)| format!("{a} {b}")).collect();
+        std::fs::write(&path, json.to_string()).unwrap();
+        let tok = TextTokenizer::load(&path, "<|endoftext|>", TokenizerImpl::Auto).unwrap();
+        assert!(tok.uses_fast_path());
+        for text in ["\"he said\" \\\\ \"hhe", "he\\\\\\"] {
+            let mut fast = Vec::new();
+            tok.encode_into(text, &mut fast).unwrap();
+            assert_eq!(fast, tok.encode_reference(text).unwrap(), "{text:?}");
+        }
+        assert_eq!(tok.encode_reference("\"he").unwrap().len(), 1, "the merges were read");
+        std::fs::write(&path, "{\"model\": ").unwrap();
+        let err = TextTokenizer::load(&path, "<|endoftext|>", TokenizerImpl::Auto).err().unwrap();
+        assert!(err.to_string().contains("not JSON"), "{err}");
+    }
+
+    #[test]
     fn missing_file_and_missing_eod_are_tokenizer_errors() {
         let err = TextTokenizer::load(Path::new("/nonexistent/tokenizer.json"), "<|endoftext|>", TokenizerImpl::Auto);
         assert!(matches!(err, Err(Error::Tokenizer { .. })));
@@ -393,3 +356,4 @@ pub(crate) mod tests {
         assert!(err.to_string().contains("</s>"), "{err}");
     }
 }
+
