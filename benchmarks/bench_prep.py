@@ -44,7 +44,7 @@ def mb_of(paths: list[Path]) -> float:
     return sum(p.stat().st_size for p in paths) / 1e6
 
 
-def engine_job(paths: list[Path], lang: str, tok: Path, out: Path) -> dict:
+def engine_job(paths: list[Path], lang: str, tok: Path, out: Path, pool_memory: int = 1 << 30) -> dict:
     return {
         "name": lang,
         "language": lang,
@@ -53,14 +53,15 @@ def engine_job(paths: list[Path], lang: str, tok: Path, out: Path) -> dict:
         "budget_tokens": None,
         "engine": {
             "tokenizer": {"path": str(tok), "eod": EOD, "implementation": "auto"},
-            "seed": 1, "chunk_chars": 5000, "on_error": "error", "batch_bytes": 16 << 20, "threads": 2, "progress": False,
+            "seed": 1, "chunk_chars": 5000, "on_error": "error", "batch_bytes": 16 << 20,
+            "pool_memory_bytes": pool_memory, "threads": 2, "progress": False,
         },
         "out_dir": str(out),
     }
 
 
-def run_xcult(paths, lang, tok, out):
-    stats = json.loads(_core.prep_monolingual(json.dumps(engine_job(paths, lang, tok, out))))
+def run_xcult(paths, lang, tok, out, pool_memory: int = 1 << 30):
+    stats = json.loads(_core.prep_monolingual(json.dumps(engine_job(paths, lang, tok, out, pool_memory))))
     return stats["outputs"][0]["tokens"]
 
 
@@ -155,16 +156,17 @@ def timed(fn, *args):
     return time.perf_counter() - start, result
 
 
-def rss_child(paths, lang, tok, out) -> int:
-    """Peak RSS (MB) of a fresh process running the engine: its VmHWM, not ru_maxrss,
-    which a child forked from this (large) process inherits across exec."""
+def rss_child(paths, lang, tok, out, pool_memory: int) -> int:
+    """Peak RSS (MB) of a fresh process running the engine with this pool memory budget:
+    its VmHWM, not ru_maxrss, which a child forked from this (large) process inherits
+    across exec."""
     code = (
         "import json,sys; from xcult import _core; from benchmarks.bench_prep import engine_job; "
         "from pathlib import Path; a=json.loads(sys.argv[1]); "
-        "_core.prep_monolingual(json.dumps(engine_job([Path(p) for p in a['p']], a['l'], a['t'], a['o']))); "
+        "_core.prep_monolingual(json.dumps(engine_job([Path(p) for p in a['p']], a['l'], a['t'], a['o'], a['m']))); "
         "print(next(l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM:')))"
     )
-    arg = json.dumps({"p": [str(p) for p in paths], "l": lang, "t": str(tok), "o": str(out)})
+    arg = json.dumps({"p": [str(p) for p in paths], "l": lang, "t": str(tok), "o": str(out), "m": pool_memory})
     res = subprocess.run([sys.executable, "-c", code, arg], capture_output=True, text=True, check=True,
                          cwd=Path(__file__).resolve().parents[1])
     return int(res.stdout.strip()) // 1024
@@ -176,7 +178,7 @@ def main() -> None:
     ap.add_argument("--mb", type=int, default=50, help="MB of each non-English corpus")
     ap.add_argument("--langs", default="en,zh,zh-uniform,ko,bo")
     ap.add_argument("--work", type=Path, default=Path("bench_out"))
-    ap.add_argument("--skip", default="", help="comma-separated: megatron,datatrove,encode,verify,regex,rss")
+    ap.add_argument("--skip", default="", help="comma-separated: spill,megatron,datatrove,encode,verify,regex,rss")
     args = ap.parse_args()
     skip = set(filter(None, args.skip.split(",")))
     work = args.work
@@ -192,6 +194,10 @@ def main() -> None:
         secs, tokens = timed(run_xcult, paths, lang, tok, out)
         rows.append((lang, "xcult prep", mb, secs, tokens))
         print(f"{lang}: xcult prep {mb / secs:.1f} MB/s", flush=True)
+        if "spill" not in skip:
+            shutil.rmtree(out, ignore_errors=True)
+            s, n = timed(run_xcult, paths, lang, tok, out, 0)
+            rows.append((lang, "xcult prep, pools spilled to files", mb, s, n))
         if "encode" not in skip:
             s, n = timed(run_encode, paths, tok)
             rows.append((lang, "tokenizers encode_batch", mb, s, n))
@@ -224,9 +230,11 @@ def main() -> None:
         print(f"{lang:10} {name:46} {mb:6.1f} {secs:7.2f} {mb / secs:7.1f} {mtok:>6} {ratio:>8}")
     if "rss" not in skip:
         # Two inputs generated on their own: the 500 MB one is not the 50 MB one repeated.
-        r50 = rss_child(generate(work / "rss-50", 50, "en", 50), "en", tok, work / "rss50")
-        r500 = rss_child(generate(work / "rss-500", 500, "en", 500), "en", tok, work / "rss500")
-        print(f"\npeak RSS of the engine (English, generated inputs): {r50} MB on 50 MB; {r500} MB on 500 MB")
+        inputs = {mb: generate(work / f"rss-{mb}", mb, "en", mb) for mb in (50, 500)}
+        print("\npeak RSS of the engine (English, generated inputs):")
+        for pool, label in [(1 << 30, "pools in memory up to 1 GiB"), (0, "pools spilled to files")]:
+            rss = [rss_child(inputs[mb], "en", tok, work / f"rss{mb}", pool) for mb in (50, 500)]
+            print(f"  {label}: {rss[0]} MB on 50 MB; {rss[1]} MB on 500 MB")
 
 
 if __name__ == "__main__":

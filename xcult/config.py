@@ -106,6 +106,9 @@ class PrepConfig:
     chunk_chars: int = 5000
     on_error: Literal["error", "skip"] = "error"
     batch_mb: int = 16
+    # Token pools stay in memory up to this many MiB (shared by a unit's pools), then spill
+    # to files beside the outputs: corpora that fit never write and read back a pool file.
+    pool_memory_mb: int = 1024
     threads: int = 0
     executor: Literal["local", "slurm", "ray"] = "local"
     # What a cluster executor (slurm, ray) reserves for each task: one task builds one unit.
@@ -507,6 +510,7 @@ def validate(cfg: RunConfig) -> None:
     checks = [
         (p.chunk_chars > 0, "prep.chunk_chars", "must be positive"),
         (p.batch_mb > 0, "prep.batch_mb", "must be positive"),
+        (p.pool_memory_mb >= 0, "prep.pool_memory_mb", "must be 0 (always spill to files) or more"),
         (p.threads >= 0, "prep.threads", "must be 0 (all cores) or more"),
         (p.cpus_per_task > 0, "prep.cpus_per_task", "must be positive"),
         (p.mem_per_cpu_gb > 0, "prep.mem_per_cpu_gb", "must be positive"),

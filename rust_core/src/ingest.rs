@@ -13,7 +13,7 @@ use crate::error::{Error, IoContext, Result};
 use crate::job::{BilingualJob, Dedup, DocSource, Engine, FilterSpec, OnError};
 use crate::minhash::{self, Lsh};
 use crate::langid::LanguageId;
-use crate::pool::{Pool, PoolWriter};
+use crate::pool::{MemoryBudget, Pool, PoolWriter};
 use crate::readers::{decode_doc, decode_pair, read_docs, read_pairs, Raw};
 use crate::script::{add_removed, Filtered, Removed, ScriptFilter};
 use crate::stats::InputStats;
@@ -176,6 +176,7 @@ fn text_key(text: &str) -> u128 {
 
 /// Reads, filters and tokenizes documents into a pool until `budget` tokens (EOD
 /// included) are in it, or the inputs end. `keep`: the pool stays on disk for a merge.
+/// `memory`: what the stage's pools may hold in memory.
 #[allow(clippy::too_many_arguments)]
 pub fn pool_docs(
     src: &DocSource,
@@ -188,9 +189,10 @@ pub fn pool_docs(
     rec: &mut Recorder,
     bar: &ProgressBar,
     keep: bool,
+    memory: &MemoryBudget,
 ) -> Result<(Pool, InputStats)> {
     let mut stats = InputStats::default();
-    let mut pool = PoolWriter::create(work, name)?;
+    let mut pool = PoolWriter::create(work, name, memory)?;
     let mut tokens = 0u64;
     let mut seen = Seen::default();
     stream(
@@ -271,11 +273,12 @@ pub fn pool_pairs(
     work: &Path,
     rec: &mut Recorder,
     bar: &ProgressBar,
+    memory: &MemoryBudget,
 ) -> Result<(PairPools, InputStats)> {
     let engine = &job.engine;
     let mut stats = InputStats::default();
     let (mut en, mut xx, mut br) =
-        (PoolWriter::create(work, "pair_en")?, PoolWriter::create(work, "pair_xx")?, PoolWriter::create(work, "bridged")?);
+        (PoolWriter::create(work, "pair_en", memory)?, PoolWriter::create(work, "pair_xx", memory)?, PoolWriter::create(work, "bridged", memory)?);
     let mut tokens = 0u64;
     let mut switched = Vec::new();
     type Kept = ([(String, Vec<u32>); 3], Switched);

@@ -89,6 +89,9 @@ pub struct Engine {
     pub chunk_chars: usize,
     pub on_error: OnError,
     pub batch_bytes: usize,
+    /// What a stage's pools (its documents' text and ids between reading and writing)
+    /// may hold in memory; beyond it they spill to files in the output's work directory.
+    pub pool_memory_bytes: u64,
     /// 0: all cores.
     pub threads: usize,
     pub progress: bool,

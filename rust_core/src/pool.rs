@@ -1,10 +1,14 @@
-//! An on-disk pool of processed documents: filtered text and token ids appended in
-//! input order, with an in-memory index of where each document lies and where it came
-//! from. Outputs are written from pools in any order without holding text in memory.
+//! A pool of processed documents: filtered text and token ids appended in input order,
+//! with an in-memory index of where each document lies and where it came from. Outputs
+//! are written from pools in any order. A pool is held in memory while the stage's
+//! pools fit its memory budget and spills to files beyond it, so a corpus larger than
+//! memory is never held whole, and one that fits is not written and read back.
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use crate::error::{IoContext, Result};
 
@@ -50,23 +54,85 @@ fn as_le_bytes(tokens: &[u32]) -> std::borrow::Cow<'_, [u8]> {
     }
 }
 
+/// Bytes a stage's pools may still hold in memory, shared by its writers.
+#[derive(Clone)]
+pub struct MemoryBudget(Arc<AtomicU64>);
+
+impl MemoryBudget {
+    pub fn new(bytes: u64) -> Self {
+        MemoryBudget(Arc::new(AtomicU64::new(bytes)))
+    }
+
+    fn take(&self, bytes: u64) -> bool {
+        self.0.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| left.checked_sub(bytes)).is_ok()
+    }
+
+    fn give_back(&self, bytes: u64) {
+        self.0.fetch_add(bytes, Ordering::Relaxed);
+    }
+}
+
+/// One of a pool's two byte streams: in memory until the budget runs out, then a file.
+struct Spool {
+    path: PathBuf,
+    memory: Vec<u8>,
+    file: Option<BufWriter<File>>,
+}
+
+impl Spool {
+    fn new(path: PathBuf) -> Self {
+        Spool { path, memory: Vec::new(), file: None }
+    }
+
+    fn write(&mut self, bytes: &[u8]) -> Result<()> {
+        match &mut self.file {
+            Some(f) => f.write_all(bytes).at(&self.path),
+            None => {
+                self.memory.extend_from_slice(bytes);
+                Ok(())
+            }
+        }
+    }
+
+    /// Moves what is in memory to the file; later writes go there.
+    fn spill(&mut self) -> Result<()> {
+        if self.file.is_none() {
+            let mut f = BufWriter::with_capacity(1 << 22, File::create(&self.path).at(&self.path)?);
+            f.write_all(&std::mem::take(&mut self.memory)).at(&self.path)?;
+            self.file = Some(f);
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> Result<Store> {
+        match self.file {
+            None => Ok(Store::Memory(self.memory)),
+            Some(mut f) => {
+                f.flush().at(&self.path)?;
+                Ok(Store::File(File::open(&self.path).at(&self.path)?, self.path))
+            }
+        }
+    }
+}
+
 pub struct PoolWriter {
-    tokens: BufWriter<File>,
-    text: BufWriter<File>,
-    paths: (PathBuf, PathBuf),
+    tokens: Spool,
+    text: Spool,
+    budget: MemoryBudget,
+    /// Bytes this writer took from the budget (given back when it spills).
+    held: u64,
     pub entries: Vec<DocEntry>,
     tok_off: u64,
     text_off: u64,
 }
 
 impl PoolWriter {
-    pub fn create(dir: &Path, name: &str) -> Result<Self> {
-        let tp = dir.join(format!("{name}.tokens"));
-        let xp = dir.join(format!("{name}.text"));
+    pub fn create(dir: &Path, name: &str, budget: &MemoryBudget) -> Result<Self> {
         Ok(PoolWriter {
-            tokens: BufWriter::with_capacity(1 << 22, File::create(&tp).at(&tp)?),
-            text: BufWriter::with_capacity(1 << 22, File::create(&xp).at(&xp)?),
-            paths: (tp, xp),
+            tokens: Spool::new(dir.join(format!("{name}.tokens"))),
+            text: Spool::new(dir.join(format!("{name}.text"))),
+            budget: budget.clone(),
+            held: 0,
             entries: Vec::new(),
             tok_off: 0,
             text_off: 0,
@@ -75,8 +141,16 @@ impl PoolWriter {
 
     /// Tokens exclude the EOD, which writers append.
     pub fn push(&mut self, text: &str, tokens: &[u32], file: u32, line: u64) -> Result<()> {
-        self.tokens.write_all(as_le_bytes(tokens).as_ref()).at(&self.paths.0)?;
-        self.text.write_all(text.as_bytes()).at(&self.paths.1)?;
+        let bytes = (tokens.len() * 4 + text.len()) as u64;
+        if self.tokens.file.is_none() {
+            if self.budget.take(bytes) {
+                self.held += bytes;
+            } else {
+                self.spill()?;
+            }
+        }
+        self.tokens.write(as_le_bytes(tokens).as_ref())?;
+        self.text.write(text.as_bytes())?;
         self.entries.push(DocEntry {
             tok_off: self.tok_off,
             tok_len: tokens.len() as u32,
@@ -91,17 +165,23 @@ impl PoolWriter {
         Ok(())
     }
 
-    pub fn finish(mut self) -> Result<Pool> {
-        self.tokens.flush().at(&self.paths.0)?;
-        self.text.flush().at(&self.paths.1)?;
-        let seg = Segment::open(self.paths)?;
+    fn spill(&mut self) -> Result<()> {
+        self.tokens.spill()?;
+        self.text.spill()?;
+        self.budget.give_back(std::mem::take(&mut self.held));
+        Ok(())
+    }
+
+    pub fn finish(self) -> Result<Pool> {
+        let seg = Segment { tokens: self.tokens.finish()?, text: self.text.finish()? };
         Ok(Pool { segs: vec![seg], entries: self.entries })
     }
 
-    /// Finishes the pool and keeps it: `{name}.entries` beside its token and text files,
-    /// for `Pool::merge` in another process.
-    pub fn finish_to_disk(self) -> Result<Pool> {
-        let entries_path = self.paths.0.with_extension("entries");
+    /// Finishes the pool and keeps it on disk: `{name}.entries` beside its token and
+    /// text files, for `Pool::merge` in another process.
+    pub fn finish_to_disk(mut self) -> Result<Pool> {
+        self.spill()?;
+        let entries_path = self.tokens.path.with_extension("entries");
         let pool = self.finish()?;
         let mut bytes = Vec::with_capacity(pool.entries.len() * ENTRY_BYTES);
         pool.entries.iter().for_each(|e| e.to_bytes(&mut bytes));
@@ -110,20 +190,35 @@ impl PoolWriter {
     }
 }
 
-struct Segment {
-    tokens: File,
-    text: File,
-    paths: (PathBuf, PathBuf),
+/// A finished stream: in memory, or a file read with positioned reads (no mmap, so
+/// resident memory stays bounded whatever the file's size).
+enum Store {
+    Memory(Vec<u8>),
+    File(File, PathBuf),
 }
 
-impl Segment {
-    fn open(paths: (PathBuf, PathBuf)) -> Result<Self> {
-        Ok(Segment { tokens: File::open(&paths.0).at(&paths.0)?, text: File::open(&paths.1).at(&paths.1)?, paths })
+impl Store {
+    fn open(path: PathBuf) -> Result<Self> {
+        Ok(Store::File(File::open(&path).at(&path)?, path))
+    }
+
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> Result<()> {
+        match self {
+            Store::Memory(m) => {
+                buf.copy_from_slice(&m[offset as usize..offset as usize + buf.len()]);
+                Ok(())
+            }
+            Store::File(f, path) => f.read_exact_at(buf, offset).at(path),
+        }
     }
 }
 
-/// A finished pool, read with positioned reads (no mmap, so resident memory stays
-/// bounded whatever the pool's size).
+struct Segment {
+    tokens: Store,
+    text: Store,
+}
+
+/// A finished pool.
 pub struct Pool {
     segs: Vec<Segment>,
     pub entries: Vec<DocEntry>,
@@ -148,7 +243,7 @@ impl Pool {
                 tokens += e.tok_len as u64 + 1;
                 entries.push(e);
             }
-            segs.push(Segment::open((dir.join(format!("{name}.tokens")), dir.join(format!("{name}.text"))))?);
+            segs.push(Segment { tokens: Store::open(dir.join(format!("{name}.tokens")))?, text: Store::open(dir.join(format!("{name}.text")))? });
         }
         Ok((Pool { segs, entries }, cut))
     }
@@ -161,7 +256,7 @@ impl Pool {
         let ids = &mut out[from..];
         // SAFETY: any bytes are a valid u32, and the view covers exactly `ids`.
         let bytes = unsafe { std::slice::from_raw_parts_mut(ids.as_mut_ptr().cast::<u8>(), ids.len() * 4) };
-        seg.tokens.read_exact_at(bytes, e.tok_off * 4).at(&seg.paths.0)?;
+        seg.tokens.read_at(bytes, e.tok_off * 4)?;
         ids.iter_mut().for_each(|t| *t = u32::from_le(*t)); // a no-op on little-endian machines
         Ok(())
     }
@@ -170,7 +265,41 @@ impl Pool {
         let e = self.entries[i];
         let seg = &self.segs[e.seg as usize];
         let mut buf = vec![0u8; e.text_len as usize];
-        seg.text.read_exact_at(&mut buf, e.text_off).at(&seg.paths.1)?;
+        seg.text.read_at(&mut buf, e.text_off)?;
         Ok(String::from_utf8(buf).expect("pool text is UTF-8"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writers_share_the_memory_budget_and_spill_beyond_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let budget = MemoryBudget::new(1_000);
+        let (mut a, mut b) = (PoolWriter::create(dir.path(), "a", &budget).unwrap(), PoolWriter::create(dir.path(), "b", &budget).unwrap());
+        let doc = |i: u32| (format!("document {i} ").repeat(1 + i as usize % 4), (0..i % 7).map(|t| t * 1_000_003 + i).collect::<Vec<u32>>());
+        for i in 0..60 {
+            let (text, ids) = doc(i);
+            a.push(&text, &ids, 0, i as u64).unwrap();
+            if i < 3 {
+                b.push(&text, &ids, 1, i as u64).unwrap(); // b keeps its few documents in memory
+            }
+        }
+        assert!(dir.path().join("a.text").exists() && !dir.path().join("b.text").exists(), "a spilled, b did not");
+        let (a, b) = (a.finish().unwrap(), b.finish().unwrap());
+        for (pool, n) in [(&a, 60), (&b, 3)] {
+            assert_eq!(pool.entries.len(), n);
+            for i in 0..n {
+                let (text, ids) = doc(i as u32);
+                let mut got = vec![7];
+                pool.tokens(i, &mut got).unwrap();
+                assert_eq!((pool.text(i).unwrap(), &got[1..]), (text, &ids[..]), "document {i}");
+            }
+        }
+        // a gave back what it held when it spilled; b's bytes are still taken.
+        let b_bytes: u64 = (0..3).map(|i| doc(i).0.len() as u64 + doc(i).1.len() as u64 * 4).sum();
+        assert!(budget.take(1_000 - b_bytes) && !budget.take(1));
     }
 }

@@ -14,7 +14,7 @@ use crate::error::{Error, IoContext, Result};
 use crate::ingest::{pool_docs, pool_pairs, DocFilter, Recorder};
 use crate::job::{BilingualJob, MonolingualJob, Shortage};
 use crate::output::write_output;
-use crate::pool::Pool;
+use crate::pool::{MemoryBudget, Pool};
 use crate::script::ScriptFilter;
 use crate::stats::{tokenizer_stats, CodeSwitchStats, InputStats, Selection, StageStats};
 use crate::tokenize::TextTokenizer;
@@ -52,7 +52,8 @@ pub fn run_monolingual(job: &MonolingualJob) -> Result<StageStats> {
     let bar = progress(engine.progress, &job.name);
     thread_pool(engine.threads)?.install(|| {
         let (pool, stats) = if job.pools.is_empty() {
-            pool_docs(&job.source, &filter, &tok, engine, job.budget_tokens, &work, &job.name, &mut rec, &bar, false)?
+            let memory = MemoryBudget::new(engine.pool_memory_bytes);
+            pool_docs(&job.source, &filter, &tok, engine, job.budget_tokens, &work, &job.name, &mut rec, &bar, false, &memory)?
         } else {
             merge_pools(job)?
         };
@@ -117,7 +118,7 @@ pub fn ingest_monolingual(job: &MonolingualJob) -> Result<InputStats> {
     let mut rec = Recorder::new(&job.out_dir);
     let bar = progress(engine.progress, &job.name);
     let (_, stats) = thread_pool(engine.threads)?
-        .install(|| pool_docs(&job.source, &filter, &tok, engine, job.budget_tokens, &job.out_dir, POOL, &mut rec, &bar, true))?;
+        .install(|| pool_docs(&job.source, &filter, &tok, engine, job.budget_tokens, &job.out_dir, POOL, &mut rec, &bar, true, &MemoryBudget::new(0)))?;
     rec.finish()?;
     let path = job.out_dir.join("ingest.json");
     std::fs::write(&path, serde_json::to_vec(&stats).expect("stats serialize")).at(&path)?;
@@ -190,7 +191,8 @@ pub fn run_bilingual(job: &BilingualJob) -> Result<StageStats> {
     let r = job.mono_per_parallel;
     thread_pool(engine.threads)?.install(|| {
         let par_budget = job.budget_tokens.map(|b| (b as f64 / (1.0 + r)).ceil() as u64);
-        let (pairs, pair_stats) = pool_pairs(job, &en_filter, &xx_filter.script, &tok, lexicon.as_ref(), par_budget, &work, &mut rec, &bar)?;
+        let memory = MemoryBudget::new(engine.pool_memory_bytes);
+        let (pairs, pair_stats) = pool_pairs(job, &en_filter, &xx_filter.script, &tok, lexicon.as_ref(), par_budget, &work, &mut rec, &bar, &memory)?;
         let pair_tokens = |k: usize| -> u64 { (0..k).map(|i| doc_tokens(&pairs.en, i) + doc_tokens(&pairs.xx, i)).sum() };
         let mut n_pairs = pairs.en.entries.len();
         let mut par_tokens = pair_tokens(n_pairs);
@@ -206,7 +208,7 @@ pub fn run_bilingual(job: &BilingualJob) -> Result<StageStats> {
         }
         let mono_target = (par_tokens as f64 * r).ceil() as u64;
         let (mono, mono_stats) =
-            pool_docs(&job.mono, &xx_filter, &tok, engine, Some(mono_target), &work, "mono", &mut rec, &bar, false)?;
+            pool_docs(&job.mono, &xx_filter, &tok, engine, Some(mono_target), &work, "mono", &mut rec, &bar, false, &memory)?;
         let mono_avail: u64 = (0..mono.entries.len()).map(|i| doc_tokens(&mono, i)).sum();
         if mono_avail < mono_target {
             if job.shortage == Shortage::Error {
@@ -293,9 +295,11 @@ mod tests {
     use super::*;
 
     /// One batch or a batch per few records (so settling overlaps processing many times,
-    /// and the budget stops reading mid-stream): the same output bytes and counts.
+    /// and the budget stops reading mid-stream), pools in memory or in files, one thread
+    /// or two: the same output bytes and counts. Python leaves these resource settings
+    /// out of a unit's fingerprint on the strength of this test.
     #[test]
-    fn batch_size_changes_nothing_in_the_output() {
+    fn resource_settings_change_nothing_in_the_output() {
         let dir = tempfile::tempdir().unwrap();
         let tok = crate::tokenize::tests::tiny_qwen_like(dir.path());
         let input = dir.path().join("en.jsonl");
@@ -309,7 +313,7 @@ mod tests {
             }
         }
         std::fs::write(&input, lines).unwrap();
-        let run = |name: &str, batch_bytes: usize, budget: Option<u64>| {
+        let run = |name: &str, batch_bytes: usize, pool_memory: u64, threads: usize, budget: Option<u64>| {
             let out = dir.path().join(name);
             let job = serde_json::json!({
                 "name": "en", "language": "en",
@@ -318,7 +322,7 @@ mod tests {
                 "budget_tokens": budget,
                 "engine": {"tokenizer": {"path": tok, "eod": "<|endoftext|>", "implementation": "auto"},
                            "seed": 3, "chunk_chars": 12, "on_error": "skip", "batch_bytes": batch_bytes,
-                           "threads": 2, "progress": false},
+                           "pool_memory_bytes": pool_memory, "threads": threads, "progress": false},
                 "out_dir": out,
             });
             let mut stats = serde_json::to_value(run_monolingual(&serde_json::from_value(job).unwrap()).unwrap()).unwrap();
@@ -332,10 +336,15 @@ mod tests {
             (stats, files, read.as_u64().unwrap())
         };
         for budget in [None, Some(3_000)] {
-            let (one_stats, one_files, _) = run("one", 1 << 30, budget);
-            let (many_stats, many_files, read) = run("many", 100, budget);
-            assert_eq!(one_stats, many_stats, "budget {budget:?}");
-            assert_eq!(one_files, many_files, "budget {budget:?}");
+            // One batch on one thread with the pool in memory; small batches on two threads
+            // with the pool spilling to files after about 20 documents, or from the start.
+            let (one_stats, one_files, _) = run("one", 1 << 30, 1 << 30, 1, budget);
+            for pool_memory in [2_000, 0] {
+                let (many_stats, many_files, _) = run("many", 100, pool_memory, 2, budget);
+                assert_eq!(one_stats, many_stats, "budget {budget:?}, pool memory {pool_memory}");
+                assert_eq!(one_files, many_files, "budget {budget:?}, pool memory {pool_memory}");
+            }
+            let (_, _, read) = run("many", 100, 0, 2, budget);
             assert_eq!(read < 400, budget.is_some(), "the budget stops reading early: {read}");
             assert_eq!(one_stats["inputs"]["documents"]["stopped_at_budget"], budget.is_some());
             assert!(one_stats["inputs"]["documents"]["dropped"]["duplicate"].as_u64().unwrap() > 0, "{one_stats}");

@@ -82,6 +82,18 @@ def test_changed_setting_makes_the_unit_stale(fresh, old, new, unit, what):
     assert json.loads((changed.out_dir / "prep" / unit / "job.json").read_text())["engine"]["seed"] == changed.experiment.seed
 
 
+def test_resource_settings_keep_the_units_current(fresh):
+    """Threads, batch size and pool memory change how a unit is built, not its bytes."""
+    cfg, _, path = fresh
+    before = (cfg.out_dir / "prep" / "en" / "en.bin").stat().st_mtime_ns
+    path.write_text(path.read_text().replace("[prep]", "[prep]\nthreads = 1\nbatch_mb = 1\npool_memory_mb = 0", 1))
+    changed = load_config(path)
+    assert (changed.prep.threads, changed.prep.batch_mb, changed.prep.pool_memory_mb) == (1, 1, 0)
+    assert unit_status(changed, "en").state == "current" and unit_status(changed, "zh").state == "current"
+    run_prep(changed, progress=False)
+    assert (cfg.out_dir / "prep" / "en" / "en.bin").stat().st_mtime_ns == before
+
+
 def test_changed_tokenizer_file_makes_every_unit_stale(fresh, qwen_tokenizer_json, tmp_path):
     cfg, _, path = fresh
     tok = tmp_path / "tok.json"

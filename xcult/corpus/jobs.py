@@ -41,6 +41,7 @@ def engine(cfg: RunConfig, tokenizer_path: Path, progress: bool) -> dict[str, An
         "chunk_chars": p.chunk_chars,
         "on_error": p.on_error,
         "batch_bytes": p.batch_mb << 20,
+        "pool_memory_bytes": p.pool_memory_mb << 20,
         "threads": p.threads,
         "progress": progress,
     }

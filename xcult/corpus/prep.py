@@ -31,9 +31,14 @@ STATS = "stats.json"
 JOB = "job.json"
 
 
+# Engine settings that change how a unit is built, not its bytes (the Rust test
+# `resource_settings_change_nothing_in_the_output`): changing them keeps it current.
+_RESOURCES = frozenset({"progress", "threads", "batch_bytes", "pool_memory_bytes"})
+
+
 def _settings(job: dict[str, Any]) -> dict[str, Any]:
-    """What a unit's bytes depend on: the job without its output path and progress flag."""
-    engine = {k: v for k, v in job["engine"].items() if k != "progress"}
+    """What a unit's bytes depend on: the job without its output path and resource settings."""
+    engine = {k: v for k, v in job["engine"].items() if k not in _RESOURCES}
     return {k: v for k, v in job.items() if k != "out_dir"} | {"engine": engine}
 
 
