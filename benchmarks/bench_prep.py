@@ -44,7 +44,11 @@ def mb_of(paths: list[Path]) -> float:
     return sum(p.stat().st_size for p in paths) / 1e6
 
 
-def engine_job(paths: list[Path], lang: str, tok: Path, out: Path, pool_memory: int = 1 << 30) -> dict:
+# The engine's pool memory budget here: prep.pool_memory_mb's default, 1 GiB.
+POOL_MEMORY = 1 << 30
+
+
+def engine_job(paths: list[Path], lang: str, tok: Path, out: Path, pool_memory: int = POOL_MEMORY) -> dict:
     return {
         "name": lang,
         "language": lang,
@@ -60,7 +64,7 @@ def engine_job(paths: list[Path], lang: str, tok: Path, out: Path, pool_memory: 
     }
 
 
-def run_xcult(paths, lang, tok, out, pool_memory: int = 1 << 30):
+def run_xcult(paths, lang, tok, out, pool_memory: int = POOL_MEMORY):
     stats = json.loads(_core.prep_monolingual(json.dumps(engine_job(paths, lang, tok, out, pool_memory))))
     return stats["outputs"][0]["tokens"]
 
@@ -232,7 +236,7 @@ def main() -> None:
         # Two inputs generated on their own: the 500 MB one is not the 50 MB one repeated.
         inputs = {mb: generate(work / f"rss-{mb}", mb, "en", mb) for mb in (50, 500)}
         print("\npeak RSS of the engine (English, generated inputs):")
-        for pool, label in [(1 << 30, "pools in memory up to 1 GiB"), (0, "pools spilled to files")]:
+        for pool, label in [(POOL_MEMORY, "pools in memory up to 1 GiB"), (0, "pools spilled to files")]:
             rss = [rss_child(inputs[mb], "en", tok, work / f"rss{mb}", pool) for mb in (50, 500)]
             print(f"  {label}: {rss[0]} MB on 50 MB; {rss[1]} MB on 500 MB")
 
