@@ -4,8 +4,7 @@
 //! also put a boundary there (`valid_pair`), else try its next shorter prefix token,
 //! and when none is left, step back. Near-linear in the pre-token's length, where a
 //! rank-scanning merge loop is quadratic and HF's heap (the reference) O(n log n).
-//! Unspaced scripts (Han) make most pre-tokens cache misses of 15-90 bytes, so this is
-//! their throughput: 2.2x the merge loop it replaced on the benchmark's Chinese.
+//! It encodes the pieces of a missed pre-token (`boundaries.rs`) that the memo lacks.
 //!
 //! It reproduces BPE only for vocabularies where every token is one byte or made by
 //! exactly one merge from tokens of lower rank, and encodes to itself; `from_model`
@@ -15,6 +14,7 @@ use std::borrow::Cow;
 
 use rustc_hash::FxHashMap;
 
+use crate::boundaries::Boundaries;
 use crate::tokenizer_file::BpeModel;
 
 /// No shorter prefix token.
@@ -38,6 +38,8 @@ pub struct BytePairEncoder {
     pairs: FxHashMap<u64, u32>,
     /// `ignore_merges`: a pre-token that is itself in the vocabulary is that one token.
     whole: Option<FxHashMap<Box<[u8]>, u32>>,
+    /// Where a pre-token can be cut into pieces encoded apart.
+    pub boundaries: Boundaries,
 }
 
 /// Reusable buffers of one thread.
@@ -79,8 +81,8 @@ impl BytePairEncoder {
             return Ok(None); // an empty token
         }
         // The matcher (the longest part of the build; faster from sorted patterns) is
-        // built while the merges are read.
-        let (longest, vocab, merges) = std::thread::scope(|s| {
+        // built while the merges are read and the boundaries found.
+        let (longest, vocab, merges, boundaries) = std::thread::scope(|s| {
             let longest = s.spawn(|| {
                 let mut patterns = tokens.clone();
                 patterns.sort_unstable();
@@ -88,7 +90,8 @@ impl BytePairEncoder {
             });
             let vocab: FxHashMap<&[u8], u32> = tokens.iter().copied().collect();
             let merges = merges_in_rank_order(&model.merges, &to_bytes, &vocab);
-            (longest.join().expect("building the token matcher panicked"), vocab, merges)
+            let boundaries = Boundaries::from_tokens(tokens.iter().map(|&(t, _)| t));
+            (longest.join().expect("building the token matcher panicked"), vocab, merges, boundaries)
         });
         // A token listed twice fails the matcher's build.
         let (Ok(longest), merges) = (longest, merges?) else { return Ok(None) };
@@ -114,7 +117,7 @@ impl BytePairEncoder {
             split.push((l, r));
             id.push(new);
         }
-        let mut bpe = BytePairEncoder { longest, rank, len: vec![0; ids], next_prefix: vec![NONE; ids], split, id, pairs, whole: None };
+        let mut bpe = BytePairEncoder { longest, rank, len: vec![0; ids], next_prefix: vec![NONE; ids], split, id, pairs, whole: None, boundaries };
         for &(token, v) in &tokens {
             bpe.len[v as usize] = token.len() as u32;
             bpe.next_prefix[v as usize] = bpe.longest_prefix(&token[..token.len() - 1]).unwrap_or(NONE);
@@ -207,13 +210,15 @@ impl BytePairEncoder {
         }
     }
 
-    /// Appends the ids of one pre-token (raw bytes) to `out`.
-    pub fn encode(&self, piece: &[u8], scratch: &mut Scratch, out: &mut Vec<u32>) {
-        if let Some(id) = self.whole.as_ref().and_then(|w| w.get(piece)) {
-            out.push(*id);
-            return;
-        }
-        self.backtrack(piece, scratch);
+    /// The one id of a whole pre-token under `ignore_merges` (which applies to the
+    /// pre-token, not to its pieces), if it has one.
+    pub fn whole(&self, pre_token: &[u8]) -> Option<u32> {
+        self.whole.as_ref().and_then(|w| w.get(pre_token)).copied()
+    }
+
+    /// Appends the ids BPE's merges give `text` (raw bytes) to `out`.
+    pub fn encode(&self, text: &[u8], scratch: &mut Scratch, out: &mut Vec<u32>) {
+        self.backtrack(text, scratch);
         out.extend(scratch.ranks.iter().map(|&rank| self.id[rank as usize]));
     }
 }

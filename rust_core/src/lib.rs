@@ -1,5 +1,6 @@
 pub mod analyzers;
 pub mod bm25;
+pub mod boundaries;
 pub mod bpe;
 pub mod bridge;
 pub mod chunk;

@@ -14,8 +14,15 @@ pub const MAX_KEY: usize = 31;
 /// Entries before the memo is cleared (about 40 MB with the arena).
 const LIMIT: usize = 1 << 20;
 
+/// Slots of the one-character table (64 KB).
+const CHAR_SLOTS: usize = 1 << 13;
+
 #[derive(Default)]
 pub struct PieceCache {
+    /// One-character pieces whose ids are one id, direct-mapped `(char, id)`: most
+    /// pieces of unspaced text (`boundaries.rs`) are one character, and this answers them
+    /// with one load where the map takes a hash and a probe.
+    chars: Vec<(u32, u32)>,
     /// Pre-tokens of up to 15 bytes.
     short: FxHashMap<u128, Ids>,
     /// Pre-tokens of 16 to 31 bytes.
@@ -53,8 +60,28 @@ impl PieceCache {
             self.short.clear();
             self.long.clear();
             self.arena.clear();
+            self.chars.clear();
+            self.chars.resize(CHAR_SLOTS, (NONE, NONE));
             self.owner = owner;
         }
+    }
+
+    #[inline]
+    fn char_slot(c: char) -> usize {
+        ((c as u32).wrapping_mul(0x9E37_79B1) >> (32 - CHAR_SLOTS.trailing_zeros())) as usize
+    }
+
+    /// The one id of the one-character piece `c`, if known.
+    #[inline]
+    pub fn char_id(&self, c: char) -> Option<u32> {
+        let (k, id) = self.chars[Self::char_slot(c)];
+        (k == c as u32).then_some(id)
+    }
+
+    /// Remembers that the piece `c` is the one id `id` (displacing the slot's last).
+    #[inline]
+    pub fn insert_char(&mut self, c: char, id: u32) {
+        self.chars[Self::char_slot(c)] = (c as u32, id);
     }
 
     /// Appends the memoised ids of the piece `text[a..b]` to `out`; false when there are
@@ -139,5 +166,23 @@ mod tests {
         assert!(c.extend(&text, a, b, &mut Vec::new()), "the same tokenizer keeps its ids");
         c.prepare(2);
         assert!(!c.extend(&text, a, b, &mut Vec::new()), "another tokenizer's ids are dropped");
+    }
+
+    #[test]
+    fn one_character_pieces_keep_their_id_until_displaced_or_dropped() {
+        let mut c = PieceCache::default();
+        c.prepare(1);
+        let chars: Vec<char> = ('\u{4E00}'..='\u{9FFF}').collect();
+        assert!(chars.iter().all(|&ch| c.char_id(ch).is_none()));
+        for (i, &ch) in chars.iter().enumerate() {
+            c.insert_char(ch, i as u32);
+        }
+        // Every answer is the character's own id; 20,992 characters fill most slots.
+        let known: Vec<_> = chars.iter().enumerate().filter_map(|(i, &ch)| c.char_id(ch).map(|id| (i, id))).collect();
+        assert!(known.iter().all(|&(i, id)| id == i as u32));
+        assert!(c.char_id(*chars.last().unwrap()).is_some());
+        assert!(known.len() > CHAR_SLOTS * 3 / 4 && known.len() <= CHAR_SLOTS, "{}", known.len());
+        c.prepare(2);
+        assert!(chars.iter().all(|&ch| c.char_id(ch).is_none()), "another tokenizer's ids are dropped");
     }
 }

@@ -49,6 +49,52 @@ def generated_texts(per_language: int) -> list[str]:
     return texts + [uniform_zh(rng) for _ in range(per_language)]
 
 
+def _byte_level_tokens(tok_path) -> list[bytes]:
+    """The model's tokens as bytes (GPT-2's byte-to-character map undone)."""
+    printable = [*range(33, 127), *range(161, 173), *range(174, 256)]
+    char_of = {b: chr(b) for b in printable}
+    char_of.update({b: chr(256 + i) for i, b in enumerate(b for b in range(256) if b not in char_of)})
+    byte_of = {c: b for b, c in char_of.items()}
+    vocab = json.loads(tok_path.read_text(encoding="utf-8"))["model"]["vocab"]
+    return [bytes(byte_of[c] for c in token) for token in vocab]
+
+
+def _one_char(b: bytes) -> str | None:
+    try:
+        text = b.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    return text if len(text) == 1 else None
+
+
+def partial_span_texts(tok_path) -> list[str]:
+    """For every token that holds a whole character on one side of a character start and
+    only part of one on the other: those two characters, completed the first valid way,
+    alone and inside a Han run. Cutting a pre-token where no token spans
+    (`boundaries.rs`) must see these tokens, or BPE's ids change."""
+    fillers = [bytes([lead]) + bytes([x]) * n for lead in range(0xC2, 0xF5) for x in (0x80, 0xBF) for n in (0, 1, 2)]
+
+    def first_char(candidates):
+        return next((c for c in map(_one_char, candidates) if c), None)
+
+    texts = []
+    for t in _byte_level_tokens(tok_path):
+        for j in range(1, len(t)):
+            if 0x80 <= t[j] < 0xC0:
+                continue
+            i = next((i for i in range(j - 1, -1, -1) if not 0x80 <= t[i] < 0xC0), None)
+            k = next((k for k in range(j + 1, len(t)) if not 0x80 <= t[k] < 0xC0), len(t))
+            whole_before = _one_char(t[i:j]) if i is not None else None
+            whole_after = _one_char(t[j:k])
+            if (whole_before and whole_after) or (i is not None and not whole_before):
+                continue  # a pair of whole characters, or a side no text can match
+            before = whole_before or first_char(f + t[:j] for f in fillers)
+            after = whole_after or first_char(t[j:k] + bytes([x]) * n for x in range(0x80, 0xC0) for n in (1, 2, 3))
+            if before and after:
+                texts += [before + after, f"中文{before}{after}的字"]
+    return texts
+
+
 def texts_for_test(tmp_path) -> list[str]:
     files = write_sample(tmp_path, seed=5)
     texts = [json.loads(line)["text"] for line in files["en"].read_text(encoding="utf-8").splitlines()[:300]]
@@ -65,7 +111,9 @@ def test_fast_path_equals_reference_on_every_script(tmp_path):
     tok_path = qwen25_tokenizer(tmp_path / "tok")
     hf = Tokenizer.from_file(str(tok_path))
     assert hf.get_vocab_size(with_added_tokens=True) == QWEN25_LAST_ID + 1
-    texts = texts_for_test(tmp_path)
+    partial = partial_span_texts(tok_path)
+    assert len(partial) > 400
+    texts = texts_for_test(tmp_path) + partial
     fast, used_fast = _core.encode_texts(str(tok_path), "<|endoftext|>", texts)
     assert used_fast
     ref, _ = _core.encode_texts(str(tok_path), "<|endoftext|>", texts, reference=True)
