@@ -63,7 +63,7 @@ pub fn write_output(
             Ok(n)
         });
         let written = (|| -> Result<()> {
-            let mut ids = Vec::new();
+            let (mut ids, mut text) = (Vec::new(), Vec::new());
             for batch in order.chunks(BATCH).enumerate().map(|(b, units)| (b * BATCH..).zip(units)) {
                 let mut cut = Vec::new();
                 for (doc_id, &unit) in batch {
@@ -88,7 +88,7 @@ pub fn write_output(
                         pair_id: is_pair.then_some(i as i64),
                         tokens: n as u32,
                     })?;
-                    cut.extend(chunk(&pool.text(i)?, engine.chunk_chars).into_iter().map(|c| (doc_id as u64, lang, c)));
+                    cut.extend(chunk(pool.text(i, &mut text)?, engine.chunk_chars).into_iter().map(|c| (doc_id as u64, lang, c)));
                 }
                 if tx.send(cut).is_err() {
                     break; // the chunker stopped on an error, returned below

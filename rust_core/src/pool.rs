@@ -261,12 +261,19 @@ impl Pool {
         Ok(())
     }
 
-    pub fn text(&self, i: usize) -> Result<String> {
+    /// Document `i`'s text: borrowed from a pool in memory, else read into `buf`.
+    pub fn text<'a>(&'a self, i: usize, buf: &'a mut Vec<u8>) -> Result<&'a str> {
         let e = self.entries[i];
-        let seg = &self.segs[e.seg as usize];
-        let mut buf = vec![0u8; e.text_len as usize];
-        seg.text.read_at(&mut buf, e.text_off)?;
-        Ok(String::from_utf8(buf).expect("pool text is UTF-8"))
+        let (from, to) = (e.text_off as usize, e.text_off as usize + e.text_len as usize);
+        match &self.segs[e.seg as usize].text {
+            // SAFETY: a memory store holds only what `push` copied from `&str`s, whole.
+            Store::Memory(m) => Ok(unsafe { std::str::from_utf8_unchecked(&m[from..to]) }),
+            store => {
+                buf.resize(to - from, 0);
+                store.read_at(buf, e.text_off)?;
+                Ok(std::str::from_utf8(buf).expect("pool text is UTF-8"))
+            }
+        }
     }
 }
 
@@ -295,7 +302,7 @@ mod tests {
                 let (text, ids) = doc(i as u32);
                 let mut got = vec![7];
                 pool.tokens(i, &mut got).unwrap();
-                assert_eq!((pool.text(i).unwrap(), &got[1..]), (text, &ids[..]), "document {i}");
+                assert_eq!((pool.text(i, &mut Vec::new()).unwrap(), &got[1..]), (&text[..], &ids[..]), "document {i}");
             }
         }
         // a gave back what it held when it spilled; b's bytes are still taken.

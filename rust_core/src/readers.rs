@@ -377,22 +377,28 @@ fn utf8(bytes: Vec<u8>, path: &Path, line: u64) -> Result<String> {
     })
 }
 
-fn json_field(obj: &serde_json::Map<String, serde_json::Value>, field: &str, path: &Path, line: u64) -> Result<String> {
-    match obj.get(field) {
-        Some(serde_json::Value::String(s)) => Ok(s.clone()),
+/// Takes the string `field` out of a record (a move, not a copy of the text).
+fn json_field(obj: &mut serde_json::Map<String, serde_json::Value>, field: &str, path: &Path, line: u64) -> Result<String> {
+    match obj.remove(field) {
+        Some(serde_json::Value::String(s)) => Ok(s),
         Some(_) => Err(Error::record(path, Some(line), InputKind::NotAString, format!("field {field:?} is not a string"))),
         None => Err(Error::record(path, Some(line), InputKind::MissingTextField, format!("missing text field {field:?}"))),
     }
 }
 
 fn json_object(bytes: &[u8], path: &Path, line: u64) -> Result<serde_json::Map<String, serde_json::Value>> {
-    if std::str::from_utf8(bytes).is_err() {
-        utf8(bytes.to_vec(), path, line)?;
-    }
+    // serde_json checks the UTF-8 of every string it reads and JSON's syntax outside
+    // strings is ASCII, so a parsed line is valid UTF-8; a failed one is checked again
+    // here to name invalid UTF-8 as such, at its byte.
     match serde_json::from_slice::<serde_json::Value>(bytes) {
         Ok(serde_json::Value::Object(o)) => Ok(o),
         Ok(_) => Err(Error::record(path, Some(line), InputKind::NotAnObject, "JSON line is not an object")),
-        Err(e) => Err(Error::record(path, Some(line), InputKind::MalformedJson, format!("malformed JSON: {e}"))),
+        Err(e) => {
+            if std::str::from_utf8(bytes).is_err() {
+                utf8(bytes.to_vec(), path, line)?;
+            }
+            Err(Error::record(path, Some(line), InputKind::MalformedJson, format!("malformed JSON: {e}")))
+        }
     }
 }
 
@@ -402,7 +408,7 @@ pub fn decode_doc(raw: Raw, format: &DocFormat, path: &Path) -> Result<Option<St
     match (raw.data, format) {
         (RawData::Bytes(b), _) if b.iter().all(u8::is_ascii_whitespace) => Ok(None),
         (RawData::Bytes(b), DocFormat::Jsonl { text_field }) => {
-            json_field(&json_object(&b, path, line)?, text_field, path, line).map(Some)
+            json_field(&mut json_object(&b, path, line)?, text_field, path, line).map(Some)
         }
         (RawData::Bytes(b), _) => utf8(b, path, line).map(Some),
         (RawData::Text(t), _) => Ok(Some(t)),
@@ -429,8 +435,8 @@ pub fn decode_pair(raw: Raw, format: &PairFormat, path: &Path) -> Result<Option<
             Ok(Some((en.to_owned(), xx.to_owned())))
         }
         (RawData::Bytes(b), PairFormat::Jsonl { en_field, xx_field }) => {
-            let o = json_object(&b, path, line)?;
-            Ok(Some((json_field(&o, en_field, path, line)?, json_field(&o, xx_field, path, line)?)))
+            let mut o = json_object(&b, path, line)?;
+            Ok(Some((json_field(&mut o, en_field, path, line)?, json_field(&mut o, xx_field, path, line)?)))
         }
         _ => unreachable!("record kind does not match the pair format"),
     }
