@@ -55,7 +55,7 @@ struct FastPath {
 
 thread_local! {
     static CACHE: RefCell<PieceCache> = RefCell::new(PieceCache::default());
-    static SCRATCH: RefCell<(Vec<(usize, char, u8)>, Vec<(usize, usize)>, Scratch)> = RefCell::new(Default::default());
+    static SCRATCH: RefCell<(Vec<(usize, usize)>, Scratch)> = RefCell::new(Default::default());
 }
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
@@ -179,9 +179,9 @@ impl TextTokenizer {
         } else {
             return false;
         };
-        SCRATCH.with_borrow_mut(|(chars, pieces, scratch)| {
+        SCRATCH.with_borrow_mut(|(pieces, scratch)| {
             pieces.clear();
-            if !split_qwen2(text, chars, pieces) {
+            if !split_qwen2(text, pieces) {
                 return false;
             }
             CACHE.with_borrow_mut(|cache| {
