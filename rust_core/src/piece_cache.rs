@@ -2,8 +2,12 @@
 //! (nearly every English one) is keyed by its bytes packed into integers, read with
 //! unaligned loads from the text and masked to its length, so a lookup is an integer
 //! hash and compare with no `memcpy` or `memcmp` call. Up to four ids are stored in the
-//! entry itself (the bucket's padding has room), more in one arena: a second cache
-//! miss per hit cost a third of the lookup time. Longer pre-tokens are not memoised: unspaced
+//! entry itself (the slot's padding has room), more in one arena: a second cache
+//! miss per hit cost a third of the lookup time. Pre-tokens of up to 15 bytes (nearly
+//! all) live in a table of 32-byte slots holding key and ids together, so a lookup is
+//! one cache miss (hashbrown's control bytes apart from its buckets made two, and were
+//! half the lookup time), and the tokenizer prefetches the slot of a pre-token a few
+//! ahead. Longer pre-tokens are not memoised: unspaced
 //! runs (Han, and the long syllable runs of other scripts) almost never repeat, and
 //! inserting each one cost more than the rare hit saved.
 use rustc_hash::FxHashMap;
@@ -11,7 +15,7 @@ use rustc_hash::FxHashMap;
 /// Longest pre-token (bytes) that is memoised.
 pub const MAX_KEY: usize = 31;
 
-/// Entries before the memo is cleared (about 40 MB with the arena).
+/// Entries before the memo is cleared (the slots then take up to 64 MB a thread).
 const LIMIT: usize = 1 << 20;
 
 /// Slots of the one-character table (64 KB).
@@ -24,7 +28,7 @@ pub struct PieceCache {
     /// with one load where the map takes a hash and a probe.
     chars: Vec<(u32, u32)>,
     /// Pre-tokens of up to 15 bytes.
-    short: FxHashMap<u128, Ids>,
+    short: Slots,
     /// Pre-tokens of 16 to 31 bytes.
     long: FxHashMap<(u128, u128), Ids>,
     arena: Vec<u32>,
@@ -53,11 +57,84 @@ fn packed(text: &[u8], at: usize, n: usize) -> u128 {
     v | (n as u128) << 120
 }
 
+/// Open addressing with linear probing, at most half full; key 0 marks an empty slot
+/// (a packed key holds its length, at least 1).
+#[derive(Default)]
+struct Slots {
+    slots: Vec<Slot>,
+    len: usize,
+    shift: u32,
+}
+
+#[derive(Clone, Copy, Default)]
+#[repr(C, align(32))]
+struct Slot {
+    key: u128,
+    ids: Ids,
+}
+
+impl Slots {
+    const FIRST: usize = 1 << 14;
+
+    #[inline]
+    fn home(&self, key: u128) -> usize {
+        const K: u64 = 0x9E37_79B9_7F4A_7C15;
+        let h = ((key as u64).wrapping_mul(K) ^ (key >> 64) as u64).wrapping_mul(K);
+        (h >> self.shift) as usize
+    }
+
+    #[inline]
+    fn get(&self, key: u128) -> Option<&Ids> {
+        if self.slots.is_empty() {
+            return None;
+        }
+        let mask = self.slots.len() - 1;
+        let mut i = self.home(key);
+        loop {
+            let slot = &self.slots[i];
+            if slot.key == key {
+                return Some(&slot.ids);
+            }
+            if slot.key == 0 {
+                return None;
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    #[inline]
+    fn prefetch(&self, key: u128) {
+        #[cfg(target_arch = "x86_64")]
+        if let Some(slot) = self.slots.get(self.home(key)) {
+            // SAFETY: a prefetch is only a hint; the address is a valid slot.
+            unsafe { std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(slot as *const Slot as *const i8) }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = key;
+    }
+
+    fn insert(&mut self, key: u128, ids: Ids) {
+        if 2 * (self.len + 1) > self.slots.len() {
+            let old = std::mem::take(&mut self.slots);
+            let size = (2 * old.len()).max(Self::FIRST);
+            (self.slots, self.len, self.shift) = (vec![Slot::default(); size], 0, 64 - size.trailing_zeros());
+            old.into_iter().filter(|s| s.key != 0).for_each(|s| self.insert(s.key, s.ids));
+        }
+        let mask = self.slots.len() - 1;
+        let mut i = self.home(key);
+        while self.slots[i].key != 0 && self.slots[i].key != key {
+            i = (i + 1) & mask;
+        }
+        self.len += usize::from(self.slots[i].key == 0);
+        self.slots[i] = Slot { key, ids };
+    }
+}
+
 impl PieceCache {
     /// Starts over when the tokenizer changed or the memo is full.
     pub fn prepare(&mut self, owner: u64) {
-        if self.owner != owner || self.short.len() + self.long.len() >= LIMIT {
-            self.short.clear();
+        if self.owner != owner || self.short.len + self.long.len() >= LIMIT {
+            self.short = Slots::default();
             self.long.clear();
             self.arena.clear();
             self.chars.clear();
@@ -78,6 +155,14 @@ impl PieceCache {
         (k == c as u32).then_some(id)
     }
 
+    /// Starts loading the slot of the piece `text[a..b]` into cache, for a lookup soon.
+    #[inline]
+    pub fn prefetch(&self, text: &[u8], a: usize, b: usize) {
+        if b - a <= 15 {
+            self.short.prefetch(packed(text, a, b - a));
+        }
+    }
+
     /// Remembers that the piece `c` is the one id `id` (displacing the slot's last).
     #[inline]
     pub fn insert_char(&mut self, c: char, id: u32) {
@@ -90,7 +175,7 @@ impl PieceCache {
     pub fn extend(&self, text: &[u8], a: usize, b: usize, out: &mut Vec<u32>) -> bool {
         let n = b - a;
         let found = if n <= 15 {
-            self.short.get(&packed(text, a, n))
+            self.short.get(packed(text, a, n))
         } else if n <= MAX_KEY {
             let head = u128::from_le_bytes(text[a..a + 16].try_into().unwrap());
             self.long.get(&(head, packed(text, a + 16, n - 16)))
@@ -166,6 +251,26 @@ mod tests {
         assert!(c.extend(&text, a, b, &mut Vec::new()), "the same tokenizer keeps its ids");
         c.prepare(2);
         assert!(!c.extend(&text, a, b, &mut Vec::new()), "another tokenizer's ids are dropped");
+    }
+
+    #[test]
+    fn the_slots_keep_every_key_through_growth_and_replace_in_place() {
+        let mut t = Slots::default();
+        assert!(t.get(1 << 120).is_none(), "an empty table answers");
+        // Keys that differ only in high bytes, in the length byte, or by one low bit.
+        let key = |i: u128| (1 + i % 15) << 120 | (i * 0x0101_0000_0000_0001) % (1 << 100);
+        let n = 100_000u128;
+        for i in 0..n {
+            t.insert(key(i), [i as u32, NONE, NONE, NONE]);
+        }
+        t.insert(key(7), [8, 9, NONE, NONE]);
+        assert_eq!(t.len, n as usize);
+        assert!(t.slots.len() >= 2 * t.len && t.slots.len().is_power_of_two());
+        for i in 0..n {
+            let want = if i == 7 { [8, 9, NONE, NONE] } else { [i as u32, NONE, NONE, NONE] };
+            assert_eq!(t.get(key(i)), Some(&want), "{i}");
+        }
+        assert!(t.get(key(n)).is_none());
     }
 
     #[test]
