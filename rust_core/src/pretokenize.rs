@@ -181,14 +181,7 @@ mod tests {
         let mut state = 0x9E3779B97F4A7C15u64;
         let (mut checked, mut declined) = (0, 0);
         for n in 0..30_000 {
-            let text: String = (0..1 + n % 24)
-                .map(|_| {
-                    state ^= state << 13;
-                    state ^= state >> 7;
-                    state ^= state << 17;
-                    pool[(state % pool.len() as u64) as usize]
-                })
-                .collect();
+            let text = crate::tokenize::tests::random_text(&mut state, &pool, 1 + n % 24);
             let mut ours = Vec::new();
             if !split_qwen2(&text, &mut ours) {
                 let chars: Vec<char> = text.chars().collect();

@@ -274,6 +274,18 @@ pub(crate) mod tests {
         path
     }
 
+    /// `len` characters drawn from `pool` by a xorshift generator at `state`.
+    pub fn random_text(state: &mut u64, pool: &[char], len: usize) -> String {
+        (0..len)
+            .map(|_| {
+                *state ^= *state << 13;
+                *state ^= *state >> 7;
+                *state ^= *state << 17;
+                pool[(*state % pool.len() as u64) as usize]
+            })
+            .collect()
+    }
+
     #[test]
     fn fast_path_equals_reference() {
         let dir = tempfile::tempdir().unwrap();
@@ -322,14 +334,7 @@ pub(crate) mod tests {
             for n in 0..3000 {
                 // Every 100th a 3,000-letter word without spaces: one long pre-token.
                 let (len, pool) = if n % 100 == 0 { (3000, &alphabet[..11]) } else { (1 + n % 40, &alphabet[..]) };
-                let text: String = (0..len)
-                    .map(|_| {
-                        state ^= state << 13;
-                        state ^= state >> 7;
-                        state ^= state << 17;
-                        pool[(state % pool.len() as u64) as usize]
-                    })
-                    .collect();
+                let text = random_text(&mut state, pool, len);
                 let mut fast = Vec::new();
                 tok.encode_into(&text, &mut fast).unwrap();
                 assert_eq!(fast, tok.encode_reference(&text).unwrap(), "{text:?}");
