@@ -33,7 +33,9 @@ fn class_table() -> &'static Vec<u8> {
 }
 
 /// The text as bytes, classified a character at a time without collecting them:
-/// ASCII from a 128-entry table, other characters decoded where they are met.
+/// ASCII from a 128-entry copy of the table's head (indexed by a byte below 0x80, so
+/// no bounds check; reading the full table directly measured 0-8% slower on English),
+/// other characters decoded where they are met.
 struct Cursor<'a> {
     text: &'a str,
     table: &'static [u8],
